@@ -1,0 +1,40 @@
+# koshin — make targets. `make demo` and `make test` are the two commands the
+# README promises work on a fresh machine with only Go installed.
+GO      ?= go
+BIN     ?= bin
+GOFLAGS ?=
+
+.PHONY: all build demo test test-unit test-integration bench fuzz cross clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/ ./cmd/koshin ./cmd/koshin-agent ./cmd/koshin-tuf-client
+
+demo:
+	$(GO) run ./cmd/koshin demo
+
+# test: vet + unit tests; with KOSHIN_INTEGRATION=1 also the integration tests
+# (SoftHSM2, bootloader tools, ...), which .ci/run installs and enables.
+test: test-unit
+ifeq ($(KOSHIN_INTEGRATION),1)
+test: test-integration
+endif
+
+test-unit:
+	$(GO) vet ./...
+	$(GO) test ./...
+
+test-integration:
+	$(GO) vet -tags pkcs11 ./...
+	$(GO) test -tags pkcs11 -count=1 ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 3x ./trust/...
+
+cross:
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -o $(BIN)/linux-arm64/ ./cmd/koshin-agent
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 $(GO) build -o $(BIN)/linux-arm/ ./cmd/koshin-agent
+
+clean:
+	rm -rf $(BIN) test-output

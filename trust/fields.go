@@ -111,3 +111,30 @@ func decodeField(fields map[string]any, name string, v any) error {
 	}
 	return nil
 }
+
+// RootChannelField (root metadata of both repositories): the channel the
+// root was created for. A device provisioned for production refuses a root
+// whose channel is dev (CCDS UPC04, HLC01), and a dev root can never be
+// mistaken for a release root because the field is signed.
+const RootChannelField = "channel"
+
+// RootChannel returns the signed channel of a root; roots without the field
+// are treated as invalid so that an unlabelled root cannot be provisioned.
+func RootChannel(r *metadata.RootType) (Channel, error) {
+	var c Channel
+	if err := decodeField(r.UnrecognizedFields, RootChannelField, &c); err != nil {
+		return "", err
+	}
+	if err := c.Validate(); err != nil {
+		return "", fmt.Errorf("root: %w", err)
+	}
+	return c, nil
+}
+
+// SetRootChannel labels a root with its channel.
+func SetRootChannel(r *metadata.RootType, c Channel) {
+	if r.UnrecognizedFields == nil {
+		r.UnrecognizedFields = map[string]any{}
+	}
+	r.UnrecognizedFields[RootChannelField] = string(c)
+}

@@ -28,15 +28,18 @@ func (c Channel) Validate() error {
 }
 
 // EncryptionScheme names the payload encryption format (see package
-// encryption and docs/trust.md). Carried in TargetCustom.Encryption.
+// encryption and docs/encryption.md). Carried in TargetCustom.Encryption.
 const EncryptionScheme = "koshin-aes256gcm-chunk64k-v1"
 
 // Limits on custom fields; metadata is attacker-supplied until verified, and
 // size limits keep a malicious repository from exhausting a small device.
 const (
-	MaxHardwareIDs = 64
-	MaxAdvisories  = 64
-	maxIDLen       = 128
+	// MaxPlaintextLength bounds an encrypted payload's plaintext (the
+	// format's own limit, 2^32 chunks of 64 KiB).
+	MaxPlaintextLength = 64 << 10 << 32
+	MaxHardwareIDs     = 64
+	MaxAdvisories      = 64
+	maxIDLen           = 128
 )
 
 var (
@@ -118,8 +121,8 @@ func (c *TargetCustom) validateEncryption() error {
 		}
 		return nil
 	case EncryptionScheme:
-		if c.PlaintextLength <= 0 {
-			return fmt.Errorf("%w: encrypted target needs plaintext_length", ErrInvalid)
+		if c.PlaintextLength < 0 || c.PlaintextLength > MaxPlaintextLength {
+			return fmt.Errorf("%w: plaintext_length %d out of range", ErrInvalid, c.PlaintextLength)
 		}
 		return validateSHA256("plaintext_sha256", c.PlaintextSHA256)
 	default:

@@ -49,8 +49,8 @@ func keyID(tb testing.TB, s crypto.Signer) string {
 // fixture is a repository with one key per role (seeds 1-4), not yet
 // committed.
 type fixture struct {
-	dir                                 string
-	r                                   *repo.Repo
+	dir                                string
+	r                                  *repo.Repo
 	root, targets, snapshot, timestamp crypto.Signer
 }
 

@@ -138,4 +138,3 @@ func (r *Repo) pruneOnline(old *signedState) {
 		removeFile(r.path(signedDir, versionedName(v, roleTimestamp)))
 	}
 }
-

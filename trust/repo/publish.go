@@ -151,4 +151,3 @@ func copyPayload(dst, src string, tf *metadata.TargetFiles) error {
 		return hashingCopy(w, io.LimitReader(f, tf.Length+1), tf.Hashes["sha256"])
 	})
 }
-

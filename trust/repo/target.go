@@ -272,4 +272,3 @@ func checkTargetChannel(name string, tf *metadata.TargetFiles, channel trust.Cha
 func payloadName(name string, tf *metadata.TargetFiles) string {
 	return hex.EncodeToString(tf.Hashes["sha256"]) + "." + name
 }
-

@@ -58,7 +58,7 @@ func TestRestart(t *testing.T) {
 	f.img.Publish()
 	nonce := f.nonce()
 	stale := f.dir.DirectorTargets(f.dev.ID, nonce) // version 1, held back
-	if _, err := f.check(release); err != nil {      // accepts director version 2
+	if _, err := f.check(release); err != nil {     // accepts director version 2
 		t.Fatal(err)
 	}
 	f.img.Requests()

@@ -171,4 +171,3 @@ func (v *Verifier) Lookup(name string) (Install, error) {
 	}
 	return Install{}, fmt.Errorf("%w: %q", trust.ErrNoInstruction, name)
 }
-

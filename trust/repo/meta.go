@@ -16,11 +16,20 @@ type (
 
 // parseMeta decodes metadata of type T, refusing oversized input and
 // classifying every failure as trust.ErrInvalid.
-func parseMeta[T metadata.Roles](b []byte) (*metadata.Metadata[T], error) {
+//
+// go-tuf dereferences JSON objects given as null while decoding (a target
+// entry "name": null panics), and exported files arrive from other
+// machines, so a panic while decoding becomes an ErrInvalid.
+func parseMeta[T metadata.Roles](b []byte) (m *metadata.Metadata[T], err error) {
 	if len(b) > maxMetaSize {
 		return nil, fmt.Errorf("%w: metadata larger than %d bytes", trust.ErrInvalid, maxMetaSize)
 	}
-	m, err := new(metadata.Metadata[T]).FromBytes(b)
+	defer func() {
+		if p := recover(); p != nil {
+			m, err = nil, fmt.Errorf("%w: malformed metadata: %v", trust.ErrInvalid, p)
+		}
+	}()
+	m, err = new(metadata.Metadata[T]).FromBytes(b)
 	if err != nil {
 		return nil, fmt.Errorf("%w: metadata: %v", trust.ErrInvalid, err)
 	}

@@ -3,6 +3,7 @@ package repo
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"maps"
@@ -114,7 +115,7 @@ func (r *Repo) publishPayload(dir, name string, tf *metadata.TargetFiles) error 
 		}
 		return nil
 	}
-	src := r.payloadPath(fmt.Sprintf("%x", tf.Hashes["sha256"]))
+	src := r.payloadPath(hex.EncodeToString(tf.Hashes["sha256"]))
 	if err := verifyPayload(src, tf); err != nil {
 		return err
 	}

@@ -174,7 +174,7 @@ func describeTarget(name string, tf *metadata.TargetFiles) string {
 		return fmt.Sprintf("%s (invalid custom fields: %v)", name, err)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: component %s, counter %d, version %q, hardware %s, %s, sha256 %x",
+	fmt.Fprintf(&b, "%s: component %s, counter %d, version %q, hardware %s, %s, sha256 %s",
 		name, c.Component, c.ReleaseCounter, c.Version, strings.Join(c.HardwareIDs, ","), size(tf.Length), tf.Hashes["sha256"])
 	if c.Security {
 		fmt.Fprintf(&b, ", security fix %s", strings.Join(c.Advisories, ","))

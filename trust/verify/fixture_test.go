@@ -21,7 +21,7 @@ const (
 // fixture is one provisioned release device with an image repository and
 // a director that agree on one release, fw-2.img (release counter 2).
 type fixture struct {
-	t        *testing.T
+	t        testing.TB
 	clock    *trusttest.Clock
 	img, dir *trusttest.Repo
 	dev      trust.Device
@@ -31,12 +31,12 @@ type fixture struct {
 	nonces   int
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	return newFixtureWith(t, trusttest.Options{MetaHashes: true})
 }
 
-func newFixtureWith(t *testing.T, imgOpt trusttest.Options) *fixture {
+func newFixtureWith(t testing.TB, imgOpt trusttest.Options) *fixture {
 	t.Helper()
 	f := &fixture{t: t, clock: trusttest.NewClock(trusttest.Epoch), stateDir: t.TempDir(),
 		dev: trust.Device{ID: "dev-0001", HardwareID: hardware, Channel: trust.ChannelRelease,
@@ -125,7 +125,7 @@ func (f *fixture) checkDoc(edit func(md *metadata.Metadata[metadata.TargetsType]
 	return err
 }
 
-func wantErr(t *testing.T, err, want error) {
+func wantErr(t testing.TB, err, want error) {
 	t.Helper()
 	if !errors.Is(err, want) {
 		t.Fatalf("error = %v, want %v", err, want)

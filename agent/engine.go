@@ -1,0 +1,233 @@
+package agent
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/koshin-ota/koshin/deviceapi"
+	"github.com/koshin-ota/koshin/trust"
+)
+
+// Config wires an Engine. Every collaborator is explicit; time and
+// randomness are injected so tests control them.
+type Config struct {
+	DeviceID   string
+	HardwareID string
+	// Signer is the device key; it signs every check-in report (SSS01).
+	Signer crypto.Signer
+
+	Server     Server
+	Verifier   Verifier
+	Fetcher    Fetcher
+	Bootloader Bootloader
+	Slots      SlotSet
+	// Installers maps a component name (signed in the target's custom
+	// fields) to its handler.
+	Installers map[string]Installer
+	Health     HealthCheck
+	Counter    Counter
+	State      StateFS
+	// LockFile, if set, is flocked for the engine's lifetime.
+	LockFile string
+
+	// Reboot asks the system to reboot; the engine returns ErrReboot after
+	// it returned nil.
+	Reboot func(ctx context.Context) error
+	// Approve decides whether to install now. Nil installs automatically in
+	// automatic and forced mode and never otherwise (consent and
+	// download-only flows are driven by the local control API).
+	Approve func(ctx context.Context, t Target, mode deviceapi.Mode) bool
+	// Factory lists components installed at manufacture, reported until
+	// the first commit of each.
+	Factory  map[string]Installed
+	Settings deviceapi.Settings
+	// BootIntegrity returns the secure/measured-boot hook's verdict
+	// ("verified", "unverified", "failed"); nil reports "unverified".
+	BootIntegrity func() string
+	AgentVersion  string
+
+	// CheckpointEvery is how many payload bytes pass between durable
+	// checkpoints of a resumable download (default 4 MiB): smaller loses
+	// less on a power cut, larger writes the journal less often.
+	CheckpointEvery int64
+	// FetchRetries is how many consecutive failed reconnects end a
+	// download attempt (default 5); progress resets the count.
+	FetchRetries int
+	// RetryDelay is the pause before reconnect n (default 2^n s, ≤ 60 s).
+	RetryDelay func(n int) time.Duration
+	// ReadBackAttempts bounds downloads restarted after a failed read-back
+	// (default 3).
+	ReadBackAttempts int
+
+	Now   func() time.Time
+	Sleep func(ctx context.Context, d time.Duration) error
+	Rand  io.Reader
+	Log   *slog.Logger
+}
+
+// Engine runs update transactions. Its methods are safe for concurrent use;
+// they serialise on one lock (UPE10).
+type Engine struct {
+	cfg  Config
+	lock *txLock
+	j    *Journal // nil until loaded, and again after a failed write
+	// pendingReboot is set once Reboot was requested in this run.
+	pendingReboot bool
+}
+
+// New checks cfg, fills defaults and takes the lock file.
+func New(cfg Config) (*Engine, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	cfg.defaults()
+	l, err := newTxLock(cfg.LockFile)
+	if err != nil {
+		return nil, err
+	}
+	return &Engine{cfg: cfg, lock: l}, nil
+}
+
+func (c *Config) check() error {
+	if err := trust.ValidateID("device ID", c.DeviceID); err != nil {
+		return err
+	}
+	if err := trust.ValidateID("hardware ID", c.HardwareID); err != nil {
+		return err
+	}
+	switch {
+	case c.Signer == nil, c.Server == nil, c.Verifier == nil, c.Fetcher == nil,
+		c.Bootloader == nil, c.Slots == nil, c.Health == nil, c.Counter == nil,
+		c.State == nil, c.Reboot == nil:
+		return errors.New("agent: config needs Signer, Server, Verifier, Fetcher, Bootloader, Slots, Health, Counter, State and Reboot")
+	case len(c.Installers) == 0:
+		return errors.New("agent: config needs at least one installer")
+	}
+	return nil
+}
+
+func (c *Config) defaults() {
+	if c.CheckpointEvery <= 0 {
+		c.CheckpointEvery = 4 << 20
+	}
+	if c.FetchRetries <= 0 {
+		c.FetchRetries = 5
+	}
+	if c.RetryDelay == nil {
+		c.RetryDelay = func(n int) time.Duration { return min(time.Second<<min(n, 6), time.Minute) }
+	}
+	if c.ReadBackAttempts <= 0 {
+		c.ReadBackAttempts = 3
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Sleep == nil {
+		c.Sleep = sleep
+	}
+	if c.Rand == nil {
+		c.Rand = rand.Reader
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	if c.BootIntegrity == nil {
+		c.BootIntegrity = func() string { return "unverified" }
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close releases the lock file.
+func (e *Engine) Close() error { return e.lock.close() }
+
+// Exclusive runs fn while no update step or other security operation runs
+// (CCDS UPE10); it waits for the running one or for ctx. The journal is
+// loaded and resolved against the bootloader first if needed, so fn always
+// sees a consistent state.
+func (e *Engine) Exclusive(ctx context.Context, fn func() error) error {
+	if err := e.lock.acquire(ctx); err != nil {
+		return err
+	}
+	defer e.lock.release()
+	if err := e.ensureLoaded(ctx); err != nil {
+		return err
+	}
+	return fn()
+}
+
+// Start loads the journal and resolves it against the bootloader: it
+// resumes, finishes or rolls back whatever a power cut interrupted. It
+// returns ErrReboot if the resolution needs a reboot.
+func (e *Engine) Start(ctx context.Context) error {
+	return e.Exclusive(ctx, e.rebootPending)
+}
+
+func (e *Engine) rebootPending() error {
+	if e.pendingReboot {
+		return ErrReboot
+	}
+	return nil
+}
+
+func (e *Engine) ensureLoaded(ctx context.Context) error {
+	if e.j != nil {
+		return nil
+	}
+	if err := e.load(); err != nil {
+		return err
+	}
+	if err := e.resolve(ctx); err != nil {
+		return err
+	}
+	return e.flush(ctx)
+}
+
+// Status is a snapshot for the local control API and tests.
+type Status struct {
+	Boot      BootState
+	Tx        *Transaction
+	Installed map[string]Installed
+	Outbox    int
+}
+
+// Status returns the current state.
+func (e *Engine) Status(ctx context.Context) (Status, error) {
+	var s Status
+	err := e.Exclusive(ctx, func() error {
+		bs, err := e.cfg.Bootloader.State()
+		if err != nil {
+			return err
+		}
+		s = Status{Boot: bs, Installed: e.j.Installed, Outbox: len(e.j.Outbox)}
+		if e.j.Tx != nil {
+			tx := *e.j.Tx
+			s.Tx = &tx
+		}
+		return nil
+	})
+	return s, err
+}
+
+func (e *Engine) installer(t *Target) (Installer, error) {
+	h, ok := e.cfg.Installers[t.Custom.Component]
+	if !ok {
+		return nil, fmt.Errorf("agent: no installer for component %q", t.Custom.Component)
+	}
+	return h, nil
+}

@@ -1,0 +1,145 @@
+package install
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/koshin-ota/koshin/agent"
+)
+
+// Raw installs raw images into the inactive slot. A target whose name ends
+// in ".zst" is a zstd stream and is decompressed on the way into the slot;
+// anything else is written as it arrives. (The name is covered by the
+// targets signatures, so the choice is signed.)
+type Raw struct {
+	Slots agent.SlotSet
+	// MaxWindow bounds the zstd window, i.e. the decoder's memory
+	// (default 8 MiB; the encoder must use a window no larger).
+	MaxWindow uint64
+}
+
+var _ agent.Installer = (*Raw)(nil)
+
+// Reboots: a raw image takes effect by booting its slot.
+func (r *Raw) Reboots() bool { return true }
+
+// Resumable: plain images resume into the slot after a restart; the
+// read-back in Verify covers bytes written before the restart.
+func (r *Raw) Resumable(t agent.Target) bool { return !compressed(t.Name) }
+
+func compressed(name string) bool { return strings.HasSuffix(name, ".zst") }
+
+// Open opens the inactive slot at offset.
+func (r *Raw) Open(_ context.Context, tx *agent.Transaction, offset int64) (agent.Sink, error) {
+	if tx.Slot == "" || tx.Slot == tx.FromSlot {
+		return nil, fmt.Errorf("install: refusing to write slot %q while booted from %q", tx.Slot, tx.FromSlot)
+	}
+	slot, err := r.Slots.Slot(tx.Slot)
+	if err != nil {
+		return nil, err
+	}
+	size, err := slot.Size()
+	if err != nil {
+		return nil, err
+	}
+	if !compressed(tx.Target.Name) && tx.Target.Length > size {
+		return nil, fmt.Errorf("%w: image of %d bytes, slot %s holds %d", agent.ErrUnusable, tx.Target.Length, tx.Slot, size)
+	}
+	w, err := slot.Writer(offset)
+	if err != nil {
+		return nil, err
+	}
+	capped := &capWriter{w: w, room: size - offset}
+	if compressed(tx.Target.Name) {
+		return newZstdSink(w, capped, r.maxWindow())
+	}
+	return &plainSink{w: w, capped: capped, n: offset}, nil
+}
+
+func (r *Raw) maxWindow() uint64 {
+	if r.MaxWindow == 0 {
+		return 8 << 20
+	}
+	return r.MaxWindow
+}
+
+// Verify reads the slot back: a plain image must hash to the signed
+// digest, a decompressed one to the digest taken while it was written.
+func (r *Raw) Verify(_ context.Context, tx *agent.Transaction) error {
+	want := agent.Digest{Length: tx.Target.Length, SHA256: tx.Target.SHA256()}
+	if compressed(tx.Target.Name) {
+		if tx.Written == nil || tx.Written.SHA256 == "" {
+			return fmt.Errorf("%w: no digest recorded for the decompressed image", agent.ErrSlotMismatch)
+		}
+		want = *tx.Written
+	}
+	slot, err := r.Slots.Slot(tx.Slot)
+	if err != nil {
+		return err
+	}
+	rc, err := slot.Reader()
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, io.LimitReader(rc, want.Length))
+	if err != nil {
+		return fmt.Errorf("read back slot %s: %w", tx.Slot, err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); n != want.Length || got != want.SHA256 {
+		return fmt.Errorf("%w: slot %s holds %d bytes hashing to %.16s…, want %d bytes %.16s…", agent.ErrSlotMismatch, tx.Slot, n, got, want.Length, want.SHA256)
+	}
+	return nil
+}
+
+// Install, Commit and Rollback have nothing to do: the engine switches the
+// bootloader, and an abandoned slot is simply overwritten next time.
+func (r *Raw) Install(context.Context, *agent.Transaction) error  { return nil }
+func (r *Raw) Commit(context.Context, *agent.Transaction) error   { return nil }
+func (r *Raw) Rollback(context.Context, *agent.Transaction) error { return nil }
+
+// capWriter refuses to write past the slot's end.
+type capWriter struct {
+	w    io.Writer
+	room int64
+}
+
+func (c *capWriter) Write(p []byte) (int, error) {
+	if int64(len(p)) > c.room {
+		return 0, fmt.Errorf("%w: image larger than the slot", agent.ErrUnusable)
+	}
+	n, err := c.w.Write(p)
+	c.room -= int64(n)
+	return n, err
+}
+
+// plainSink writes the stream unchanged.
+type plainSink struct {
+	w      agent.SlotWriter
+	capped *capWriter
+	n      int64
+}
+
+func (s *plainSink) Write(p []byte) (int, error) {
+	n, err := s.capped.Write(p)
+	s.n += int64(n)
+	return n, err
+}
+
+func (s *plainSink) Sync() error { return s.w.Sync() }
+
+// Finish reports the length only; the signed digest covers the content.
+func (s *plainSink) Finish() (agent.Digest, error) {
+	err := s.w.Sync()
+	if cerr := s.w.Close(); err == nil {
+		err = cerr
+	}
+	return agent.Digest{Length: s.n}, err
+}
+
+func (s *plainSink) Abort() error { return s.w.Close() }

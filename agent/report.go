@@ -1,0 +1,121 @@
+package agent
+
+import (
+	"context"
+	"crypto"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+
+	"github.com/koshin-ota/koshin/deviceapi"
+)
+
+// checkIn sends a signed report with a fresh nonce and returns the
+// validated answer and the nonce the director must echo.
+func (e *Engine) checkIn(ctx context.Context) (deviceapi.CheckInResponse, string, error) {
+	var resp deviceapi.CheckInResponse
+	bs, err := e.cfg.Bootloader.State()
+	if err != nil {
+		return resp, "", fmt.Errorf("bootloader state: %w", err)
+	}
+	nonce, err := e.randomHex(16)
+	if err != nil {
+		return resp, "", err
+	}
+	rep := e.report(bs, nonce)
+	if err := rep.Validate(); err != nil {
+		return resp, "", fmt.Errorf("agent: own report invalid: %w", err)
+	}
+	body, err := json.Marshal(rep)
+	if err != nil {
+		return resp, "", err
+	}
+	sig, err := signReport(e.cfg.Signer, e.cfg.Rand, body)
+	if err != nil {
+		return resp, "", fmt.Errorf("sign report: %w", err)
+	}
+	resp, err = e.cfg.Server.CheckIn(ctx, deviceapi.CheckIn{Report: body, Signature: sig})
+	if err != nil {
+		return resp, "", fmt.Errorf("check in: %w", err)
+	}
+	if err := resp.Validate(); err != nil {
+		return resp, "", fmt.Errorf("check-in response: %w", err)
+	}
+	return resp, nonce, nil
+}
+
+func (e *Engine) report(bs BootState, nonce string) deviceapi.Report {
+	rep := deviceapi.Report{
+		DeviceID:     e.cfg.DeviceID,
+		Nonce:        nonce,
+		Time:         e.cfg.Now().UTC(),
+		HardwareID:   e.cfg.HardwareID,
+		Components:   e.components(),
+		Slot:         deviceapi.SlotState{Active: bs.Booted, Trial: bs.Trial, Healthy: !bs.Trial},
+		Settings:     e.cfg.Settings,
+		Security:     deviceapi.Security{BootIntegrity: e.cfg.BootIntegrity(), FailedVerifications: e.j.FailedVerifications},
+		AgentVersion: e.cfg.AgentVersion,
+	}
+	if tx := e.j.Tx; tx != nil {
+		rep.Update = &deviceapi.UpdateState{Target: tx.Target.Name, State: string(tx.State)}
+	}
+	return rep
+}
+
+// components lists what is installed: the last commit of each component,
+// else the factory image.
+func (e *Engine) components() []deviceapi.Component {
+	all := maps.Clone(e.cfg.Factory)
+	if all == nil {
+		all = map[string]Installed{}
+	}
+	maps.Copy(all, e.j.Installed)
+	var out []deviceapi.Component
+	for _, name := range slices.Sorted(maps.Keys(all)) {
+		in := all[name]
+		out = append(out, deviceapi.Component{Name: name, Version: in.Version, ReleaseCounter: in.ReleaseCounter, Target: in.Target})
+	}
+	return out
+}
+
+// installedSHA256 returns the digest of component's installed image.
+func (e *Engine) installedSHA256(component string) string {
+	if in, ok := e.j.Installed[component]; ok {
+		return in.SHA256
+	}
+	return e.cfg.Factory[component].SHA256
+}
+
+// signReport signs with Ed25519 (pure) or with ECDSA/RSA over SHA-256, the
+// schemes deviceapi.CheckIn documents.
+func signReport(s crypto.Signer, rand io.Reader, msg []byte) ([]byte, error) {
+	if _, ok := s.Public().(ed25519.PublicKey); ok {
+		return s.Sign(rand, msg, crypto.Hash(0))
+	}
+	sum := sha256.Sum256(msg)
+	return s.Sign(rand, sum[:], crypto.SHA256)
+}
+
+func (e *Engine) randomHex(n int) (string, error) {
+	b := make([]byte, n)
+	if _, err := io.ReadFull(e.cfg.Rand, b); err != nil {
+		return "", fmt.Errorf("agent: randomness: %w", err)
+	}
+	return hex.EncodeToString(b), nil
+}
+
+// newID returns a random identifier for transactions and events.
+func (e *Engine) newID() string {
+	id, err := e.randomHex(8)
+	if err != nil {
+		// IDs need uniqueness, not secrecy; a failing RNG is reported
+		// where it matters (nonces), so fall back to the clock here.
+		return fmt.Sprintf("t%x", e.cfg.Now().UnixNano())
+	}
+	return id
+}

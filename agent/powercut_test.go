@@ -2,6 +2,7 @@ package agent_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -23,29 +24,34 @@ import (
 // counter, journal and the server's reports.
 func TestPowerCutEverywhere(t *testing.T) {
 	ctx := context.Background()
-	reps := 10
-	if testing.Short() {
-		reps = 1
-	}
 	cuts, slotCuts := 0, 0
 	outcomes := map[string]int{}
-	for _, compressed := range []bool{false, true} {
-		w := newWorld(t, compressed)
+	for _, v := range variants {
+		reps := v.reps
+		if testing.Short() {
+			reps = 1
+		}
+		w := newWorld(t, v.compressed)
 		for _, limit := range []int{1, 3} {
-			points := dryRun(t, w, limit)
+			points := dryRun(t, w, v, limit)
 			for n := range points {
 				for rep := range reps {
 					seed := uint64(n*reps + rep + 1)
 					s := w.newSim(t, seed, limit)
+					v.apply(s)
 					s.d.Inj.CutAt(n)
 					if rep%2 == 1 {
 						s.again = 1 + int(seed%7)
 					}
 					s.converge(ctx)
-					outcomes[s.verdict()]++
+					got := s.verdict()
+					if v.want != "" && got != v.want {
+						t.Fatalf("%s: cut %d: ended %s, want %s", v.name, n, got, v.want)
+					}
+					outcomes[got]++
 					name := s.d.Inj.Names()[n]
 					if s.d.Inj.Cuts() == 0 {
-						t.Fatalf("cut %d (%s) never happened", n, name)
+						t.Fatalf("%s: cut %d (%s) never happened", v.name, n, name)
 					}
 					cuts += s.d.Inj.Cuts()
 					if strings.HasPrefix(name, "slot ") {
@@ -65,18 +71,56 @@ func TestPowerCutEverywhere(t *testing.T) {
 	}
 }
 
+// variant is one kind of update the power-cut test drives.
+type variant struct {
+	name       string
+	compressed bool
+	// unhealthy: the new image fails its health check. hang: the new
+	// image never starts the agent (reboot loop until the bootloader
+	// falls back).
+	unhealthy, hang bool
+	want            string // required outcome; "" allows either
+	reps            int
+}
+
+var variants = []variant{
+	{name: "plain", reps: 6},
+	{name: "zstd", compressed: true, reps: 6},
+	{name: "unhealthy", unhealthy: true, want: "running-old", reps: 2},
+	{name: "reboot-loop", hang: true, want: "running-old", reps: 2},
+}
+
+func (v variant) apply(s *sim) {
+	if v.unhealthy {
+		s.health = healthFunc(func(context.Context) error {
+			if s.d.Boot.Booted == "B" {
+				return errors.New("service did not come up")
+			}
+			return nil
+		})
+	}
+	if v.hang {
+		s.hang = func(booted string) bool { return booted == "B" }
+	}
+}
+
 // dryRun runs the update without cuts and returns how many write points it
-// passes; it must end committed.
-func dryRun(t *testing.T, w *world, limit int) int {
+// passes; it must end as the variant wants.
+func dryRun(t *testing.T, w *world, v variant, limit int) int {
 	t.Helper()
 	s := w.newSim(t, 0, limit)
 	defer s.cleanup()
+	v.apply(s)
 	s.converge(context.Background())
-	if v := s.verdict(); v != "committed-new" {
-		t.Fatalf("uninterrupted update ended %s", v)
+	want := v.want
+	if want == "" {
+		want = "committed-new"
+	}
+	if got := s.verdict(); got != want {
+		t.Fatalf("%s: uninterrupted update ended %s, want %s", v.name, got, want)
 	}
 	names := s.d.Inj.Names()
-	t.Logf("compressed=%v bootlimit=%d: %d write points: %s", w.compressed, limit, len(names), summarize(names))
+	t.Logf("%s bootlimit=%d: %d write points: %s", v.name, limit, len(names), summarize(names))
 	return len(names)
 }
 

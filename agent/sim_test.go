@@ -109,6 +109,9 @@ type sim struct {
 	// again, if positive, arms a second cut that many points after the
 	// power-on following the first.
 	again int
+	// hang, if set, says the image in the booted slot never starts the
+	// agent (a kernel panic, a hung init): the watchdog resets the board.
+	hang func(booted string) bool
 }
 
 func (w *world) newSim(tb testing.TB, seed uint64, bootLimit int) *sim {
@@ -257,7 +260,11 @@ func (s *sim) converge(ctx context.Context) {
 			s.tb.Fatalf("boot: %v", err)
 		}
 		s.checkBoot(booted)
-		if s.again > 0 && s.boots > 0 && !clean {
+		if s.hang != nil && s.hang(booted) {
+			clean = false
+			continue
+		}
+		if s.again > 0 && s.d.Inj.Cuts() > 0 {
 			// First power-on after the first cut: arm the second.
 			s.d.Inj.CutAt(s.d.Inj.Count() + s.again)
 			s.again = 0

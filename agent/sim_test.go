@@ -112,6 +112,8 @@ type sim struct {
 	// hang, if set, says the image in the booted slot never starts the
 	// agent (a kernel panic, a hung init): the watchdog resets the board.
 	hang func(booted string) bool
+	// watchdog configures the payload reader's throughput floor.
+	watchdog verify.PayloadOptions
 }
 
 func (w *world) newSim(tb testing.TB, seed uint64, bootLimit int) *sim {
@@ -136,6 +138,7 @@ func (w *world) newSim(tb testing.TB, seed uint64, bootLimit int) *sim {
 	}
 	dev := trust.Device{ID: "dev-0001", HardwareID: hardware, Channel: trust.ChannelRelease}
 	s := &sim{tb: tb, w: w, d: d, dev: dev, seed: seed, health: healthFunc(nil),
+		watchdog: verify.PayloadOptions{Now: w.clock.Now},
 		srv:   &agenttest.Server{Img: w.img, Dir: w.dir, Device: dev, PublicKey: w.key.Public().(ed25519.PublicKey), Link: d.Inj},
 		fetch: &agenttest.Fetcher{F: trusttest.Mux{w.img, w.dir}, Chunk: 4 << 10, Link: d.Inj}}
 	s.srv.Assign(w.newName)
@@ -172,6 +175,21 @@ func (h healthFunc) Check(ctx context.Context) error {
 // engine starts a fresh engine on the device's files, as after a boot.
 func (s *sim) engine() *agent.Engine {
 	s.tb.Helper()
+	cfg := s.config()
+	if s.tweak != nil {
+		s.tweak(&cfg)
+	}
+	e, err := agent.New(cfg)
+	if err != nil {
+		s.tb.Fatal(err)
+	}
+	return e
+}
+
+// config wires an engine to the simulated device, the world's real
+// verifier (with a power-cut point at its metadata refresh) and the fakes.
+func (s *sim) config() agent.Config {
+	s.tb.Helper()
 	w := s.w
 	v, err := verify.New(verify.Config{Device: s.dev, Dir: s.d.MetaDir,
 		ImageURL: w.img.MetadataURL(), DirectorURL: w.dir.MetadataURL(), TargetsURL: w.img.TargetsURL(),
@@ -181,10 +199,10 @@ func (s *sim) engine() *agent.Engine {
 	}
 	var seed [32]byte
 	seed[0], seed[1] = byte(s.seed), byte(s.boots)
-	cfg := agent.Config{
+	return agent.Config{
 		DeviceID: s.dev.ID, HardwareID: hardware, Signer: w.key,
 		Server:     s.srv,
-		Verifier:   &agenttest.Verifier{Verifier: &agent.TrustVerifier{V: v, Watchdog: verify.PayloadOptions{Now: w.clock.Now}}, Inj: s.d.Inj},
+		Verifier:   &agenttest.Verifier{Verifier: &agent.TrustVerifier{V: v, Watchdog: s.watchdog}, Inj: s.d.Inj},
 		Fetcher:    s.fetch,
 		Bootloader: s.d.Boot, Slots: s.d.Slots,
 		Installers: map[string]agent.Installer{component: &install.Raw{Slots: s.d.Slots}},
@@ -198,14 +216,6 @@ func (s *sim) engine() *agent.Engine {
 		Sleep:           func(context.Context, time.Duration) error { return nil },
 		Rand:            rand.NewChaCha8(seed),
 	}
-	if s.tweak != nil {
-		s.tweak(&cfg)
-	}
-	e, err := agent.New(cfg)
-	if err != nil {
-		s.tb.Fatal(err)
-	}
-	return e
 }
 
 var errNotSettled = errors.New("engine did not settle")

@@ -139,8 +139,8 @@ func (w *world) newSim(tb testing.TB, seed uint64, bootLimit int) *sim {
 	dev := trust.Device{ID: "dev-0001", HardwareID: hardware, Channel: trust.ChannelRelease}
 	s := &sim{tb: tb, w: w, d: d, dev: dev, seed: seed, health: healthFunc(nil),
 		watchdog: verify.PayloadOptions{Now: w.clock.Now},
-		srv:   &agenttest.Server{Img: w.img, Dir: w.dir, Device: dev, PublicKey: w.key.Public().(ed25519.PublicKey), Link: d.Inj},
-		fetch: &agenttest.Fetcher{F: trusttest.Mux{w.img, w.dir}, Chunk: 4 << 10, Link: d.Inj}}
+		srv:      &agenttest.Server{Img: w.img, Dir: w.dir, Device: dev, PublicKey: w.key.Public().(ed25519.PublicKey), Link: d.Inj},
+		fetch:    &agenttest.Fetcher{F: trusttest.Mux{w.img, w.dir}, Chunk: 4 << 10, Link: d.Inj}}
 	s.srv.Assign(w.newName)
 	return s
 }

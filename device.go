@@ -143,6 +143,15 @@ func CleanTags(tags []string) []string {
 	return slices.Compact(out)
 }
 
+// Sighting is one check-in of a device, for DeviceStore.TouchDevices.
+type Sighting struct {
+	DeviceID string
+	At       time.Time
+}
+
+// MaxTouchBatch bounds one TouchDevices call.
+const MaxTouchBatch = 10000
+
 // DeviceUpdate holds the fields an operator may change; nil fields are left
 // as they are.
 type DeviceUpdate struct {
@@ -202,6 +211,13 @@ type DeviceStore interface {
 	// TouchDevice records that the device was seen at now; the check-in
 	// hot path. Returns ENOTFOUND, or EFORBIDDEN if decommissioned.
 	TouchDevice(ctx context.Context, id string, now time.Time) error
+
+	// TouchDevices records many sightings in one transaction and returns
+	// how many of them matched an active device; unknown and
+	// decommissioned devices are skipped. Servers coalesce check-ins through it so that a
+	// busy fleet costs one commit per flush, not one per check-in. Returns
+	// EINVALID for a bad ID or more than MaxTouchBatch sightings.
+	TouchDevices(ctx context.Context, seen []Sighting) (int, error)
 
 	// RecordDeviceReport stores a device's report as its inventory and
 	// marks it seen. The report is appended to the device's history only

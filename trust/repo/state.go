@@ -125,7 +125,7 @@ func readVersioned[T metadata.Roles](dir string, v int64, role string) (*metadat
 	name := filepath.Join(dir, versionedName(v, role))
 	raw, err := readLimited(name, maxMetaSize)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+		return nil, nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
 	m, err := parseMeta[T](raw)
 	if err != nil {

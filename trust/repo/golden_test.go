@@ -85,4 +85,3 @@ func compareGolden(t *testing.T, got map[string][]byte) {
 		}
 	}
 }
-

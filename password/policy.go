@@ -1,73 +1,53 @@
 package password
 
 import (
-	"crypto/rand"
-	"errors"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/koshin-ota/koshin"
 )
 
-// Policy limits. Length is what makes a password strong (NIST SP 800-63B
-// §5.1.1.2); composition rules mostly produce "Passw0rd!". The upper bound
-// only caps the work one login can cause.
+// Policy limits. Length is what makes a password hard to guess (NIST SP
+// 800-63B); composition rules mostly produce predictable substitutions, so
+// there are none. The upper bound keeps a request from hashing megabytes.
 const (
-	MinLength = 12   // characters
-	MaxLength = 1024 // bytes
+	MinLen = 12
+	MaxLen = 1024
 )
 
-// ErrPolicy is wrapped by every Validate error; the message says what to fix.
-var ErrPolicy = errors.New("password does not meet the policy")
-
-// Validate checks a new password (CCDS STS15, EN 303 645 5.1-1): at least
-// MinLength characters of valid UTF-8, at most MaxLength bytes, not a single
-// repeated character, and not containing the account name.
-func Validate(pw, account string) error {
-	switch {
-	case len(pw) > MaxLength:
-		return policyError("must be at most 1024 bytes")
-	case !utf8.ValidString(pw):
-		return policyError("must be valid UTF-8")
-	case utf8.RuneCountInString(pw) < MinLength:
-		return policyError("must be at least 12 characters")
-	case strings.Count(pw, pw[:1]) == len(pw):
-		return policyError("must not repeat a single character")
-	case account != "" && strings.Contains(strings.ToLower(pw), strings.ToLower(account)):
-		return policyError("must not contain the account name")
-	}
-	return nil
+// common are passwords that meet the length rule and are still among the
+// first an attacker tries.
+var common = []string{
+	"123456789012", "1234567890123", "password1234", "passwordpassword", "qwertyuiopas",
+	"administrator", "koshinkoshin", "changemechangeme", "letmeinletmein", "iloveyou1234",
 }
 
-type policyErr struct{ msg string }
-
-func (e *policyErr) Error() string { return "Password " + e.msg + "." }
-func (e *policyErr) Unwrap() error { return ErrPolicy }
-
-func policyError(msg string) error { return &policyErr{msg} }
-
-// generatedAlphabet avoids look-alike characters (0/O, 1/l/I) because
-// generated passwords are read off a terminal and typed by people.
-const generatedAlphabet = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-
-// Generate returns a random password of 20 characters from a 57-symbol
-// alphabet (about 116 bits), for accounts created from the command line. It
-// is random per account, never derived from anything (EN 303 645 5.1-2).
-func Generate() string {
-	out := make([]byte, defaultGeneratedLength)
-	for i := range out {
-		out[i] = generatedAlphabet[uniform(len(generatedAlphabet))]
+// Check applies the password policy for operator name (CCDS STS15, EN 303
+// 645 5.1-1): at least MinLen characters, at most MaxLen bytes, valid
+// UTF-8, not a single repeated character, not containing the user name,
+// and not a well-known password. Errors are EINVALID with a message that
+// says which rule failed.
+func Check(name, password string) error {
+	switch n := utf8.RuneCountInString(password); {
+	case !utf8.ValidString(password):
+		return koshin.Errorf(koshin.EINVALID, "Password must be valid UTF-8.")
+	case n < MinLen:
+		return koshin.Errorf(koshin.EINVALID, "Password must have at least %d characters.", MinLen)
+	case len(password) > MaxLen:
+		return koshin.Errorf(koshin.EINVALID, "Password must be at most %d bytes.", MaxLen)
 	}
-	return string(out)
-}
-
-// uniform returns a uniformly random int in [0, n) by rejection sampling, so
-// that no symbol is more likely than another.
-func uniform(n int) int {
-	limit := 256 - 256%n
-	var b [1]byte
-	for {
-		rand.Read(b[:])
-		if int(b[0]) < limit {
-			return int(b[0]) % n
+	first, _ := utf8.DecodeRuneInString(password)
+	if strings.Trim(password, string(first)) == "" {
+		return koshin.Errorf(koshin.EINVALID, "Password must not repeat one character.")
+	}
+	lower := strings.ToLower(password)
+	if name != "" && strings.Contains(lower, strings.ToLower(name)) {
+		return koshin.Errorf(koshin.EINVALID, "Password must not contain the user name.")
+	}
+	for _, c := range common {
+		if lower == c {
+			return koshin.Errorf(koshin.EINVALID, "Password is too common.")
 		}
 	}
+	return nil
 }

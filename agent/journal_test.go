@@ -134,7 +134,7 @@ func startOnJournal(t *testing.T, data []byte) {
 		Bootloader: d.Boot, Slots: d.Slots,
 		Installers: map[string]agent.Installer{component: &install.Raw{Slots: d.Slots}},
 		Health:     healthFunc(nil), Counter: d.Counter(), State: d.State,
-		Reboot:     func(context.Context) error { return nil }})
+		Reboot: func(context.Context) error { return nil }})
 	if err != nil {
 		t.Fatal(err)
 	}

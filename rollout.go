@@ -288,7 +288,7 @@ type RolloutStore interface {
 	// given phase, in plan order, skipping devices that already have an
 	// active assignment (at most one per device, enforced by a database
 	// constraint) and retiring decommissioned ones from the plan. Returns
-	// the new assignments; ENOTFOUND; EINVALID if n is out of range; or
+	// the new assignments; ENOTFOUND; EINVALID unless 1 ≤ n ≤ MaxLimit; or
 	// ECONFLICT if the rollout is not running or not in that phase.
 	AssignNext(ctx context.Context, id int64, phase, n int, now time.Time) ([]*Assignment, error)
 

@@ -360,18 +360,17 @@ func (db *DB) RecordDeviceReport(ctx context.Context, id string, inv koshin.Inve
 			return koshin.Errorf(koshin.EFORBIDDEN, "Device %s is %s.", id, status)
 		}
 		appended = !bytes.Equal(prev, digest)
-		return saveReport(ctx, tx, id, text, digest, appended, now)
+		return db.saveReport(ctx, tx, id, text, digest, appended, now)
 	})
 	return appended && err == nil, err
 }
 
-func saveReport(ctx context.Context, tx *sql.Tx, id, inv string, digest []byte, changed bool, now time.Time) error {
-	if !changed {
-		_, err := tx.ExecContext(ctx, `UPDATE devices SET last_seen_at = $2 WHERE id = $1`, id, now.UnixMicro())
+func (db *DB) saveReport(ctx context.Context, tx *sql.Tx, id, inv string, digest []byte, changed bool, now time.Time) error {
+	if _, err := tx.StmtContext(ctx, db.hot.touch).ExecContext(ctx, id, now.UnixMicro()); err != nil || !changed {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE devices SET inventory = $2, inventory_digest = $3, last_seen_at = $4 WHERE id = $1`,
-		id, inv, digest, now.UnixMicro()); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE devices SET inventory = $2, inventory_digest = $3 WHERE id = $1`,
+		id, inv, digest); err != nil {
 		return err
 	}
 	_, err := tx.ExecContext(ctx, `INSERT INTO device_reports (device_id, received_at, inventory) VALUES ($1, $2, $3)`,

@@ -165,3 +165,33 @@ func TestOpenErrors(t *testing.T) {
 		t.Fatal("opened a database in a missing directory")
 	}
 }
+
+// TestBusyIsUnavailable: when another process holds the write lock past
+// the busy timeout, callers get EUNAVAILABLE (retry later, HTTP 503), not
+// an internal error.
+func TestBusyIsUnavailable(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "koshin.db")
+	s := sqlite.NewDB(path)
+	s.BusyTimeout = 20 * time.Millisecond
+	if err := s.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	d := storetest.NewDevice(t, "SN-1", "board-a")
+	if err := s.CreateDevice(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := rawDB(t, path).Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.ExecContext(ctx, `ROLLBACK`)
+	if err := s.TouchDevice(ctx, d.ID, time.Now()); koshin.ErrorCode(err) != koshin.EUNAVAILABLE {
+		t.Fatalf("TouchDevice under a foreign write lock: %v", err)
+	}
+}

@@ -205,6 +205,8 @@ func testDeviceReports(t *testing.T, e *env) {
 	if !appended {
 		t.Fatal("changed report not appended")
 	}
+	_, err = e.s.RecordDeviceReport(e.ctx, d.ID, inv, now.Add(4*time.Minute)) // delivered late
+	must(t, err)
 	got, err := e.s.FindDeviceByID(e.ctx, d.ID)
 	must(t, err)
 	equalTime(t, "last seen", got.LastSeenAt, now.Add(5*time.Minute))

@@ -85,4 +85,3 @@ func assignMembers(ctx context.Context, tx *sql.Tx, r *koshin.Rollout, deviceIDs
 	}
 	return out, nil
 }
-

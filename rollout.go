@@ -99,7 +99,9 @@ type Rollout struct {
 	Phases    []Phase   `json:"phases"`
 	Threshold Threshold `json:"threshold"`
 	// SilenceTimeout is how long an assigned device may stay silent before
-	// its assignment counts as failed (silent-failed).
+	// its assignment counts as failed (silent-failed). Choose it above the
+	// devices' poll interval: a pending assignment waits for the next
+	// check-in under the same deadline.
 	SilenceTimeout time.Duration `json:"silence_timeout"`
 	// Window restricts when new devices are started (CCDS UPE08); nil means
 	// any time.

@@ -162,7 +162,12 @@ func (e *Engine) advance(ctx context.Context, r *koshin.Rollout, now time.Time) 
 
 // assign creates the next assignments of r's current phase, as many as
 // koshin.Rollout.StartBudget allows: none outside the maintenance window,
-// at most RatePerMinute in any minute (EN 303 645 5.9-3).
+// at most RatePerMinute in any minute (EN 303 645 5.9-3). AssignNext never
+// assigns a device twice, however many replicas call it; but it does not
+// itself know the rate, so two replicas ticking at the same instant can
+// each start a batch. The budget is recomputed from the store on the next
+// tick, so the overshoot is at most one batch per extra replica, and none
+// once a lock makes a single replica run the engine.
 func (e *Engine) assign(ctx context.Context, r *koshin.Rollout, stats *koshin.PhaseStats, now time.Time) error {
 	budget := r.StartBudget(*stats, now)
 	total := 0

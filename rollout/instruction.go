@@ -43,6 +43,10 @@ func (s *Service) Instruction(ctx context.Context, deviceID string, now time.Tim
 	} else if err != nil {
 		return nil, err
 	}
+	inFlight := a.State.Started() || a.State == koshin.AssignmentOffered
+	if !inFlight && !a.State.CanTransition(koshin.AssignmentOffered) {
+		return nil, nil // awaiting approval
+	}
 	r, err := s.Store.FindRolloutByID(ctx, a.RolloutID)
 	if err != nil {
 		return nil, err
@@ -58,10 +62,8 @@ func (s *Service) Instruction(ctx context.Context, deviceID string, now time.Tim
 			return newOffer(a, r), nil
 		}
 		return nil, nil
-	case a.State.CanTransition(koshin.AssignmentOffered):
-		return s.offer(ctx, a, r, now)
 	}
-	return nil, nil // awaiting approval
+	return s.offer(ctx, a, r, now)
 }
 
 // releaseLive reports whether the release may still be installed.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -280,5 +281,27 @@ func TestBodyLimits(t *testing.T) {
 	req.Header.Set(webhook.SignatureHeader, webhook.Sign(secret, t0.Unix(), big))
 	if _, err := webhook.ReadRequest(req, secret, t0, 0); !errors.Is(err, webhook.ErrTooLarge) {
 		t.Fatalf("ReadRequest(big) = %v", err)
+	}
+}
+
+// TestThroughOutbox: wrapped in a rollout.Outbox, a notification the
+// receiver refuses at first is delivered, signed, on a later flush.
+func TestThroughOutbox(t *testing.T) {
+	rv := &receiver{now: t0, codes: []int{503, 503, 503}}
+	srv := httptest.NewServer(rv)
+	defer srv.Close()
+	n, _ := newNotifier(srv.URL)
+	now := t0
+	o := &rollout.Outbox{Notifier: n, Now: func() time.Time { return now }, Backoff: time.Minute, Log: slog.New(slog.DiscardHandler)}
+	o.Notify(t.Context(), note)
+	if got := o.Flush(t.Context()); got != 0 || o.Len() != 1 {
+		t.Fatalf("first flush delivered %d, %d queued", got, o.Len())
+	}
+	now = now.Add(time.Minute)
+	if got := o.Flush(t.Context()); got != 1 || o.Len() != 0 {
+		t.Fatalf("second flush delivered %d, %d queued", got, o.Len())
+	}
+	if len(rv.seen) != 4 || rv.errs[3] != nil {
+		t.Fatalf("receiver saw %d requests, last error %v", len(rv.seen), rv.errs[len(rv.errs)-1])
 	}
 }

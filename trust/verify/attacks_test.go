@@ -62,7 +62,10 @@ func TestFreeze(t *testing.T) {
 			f.refresh()
 			f.clock.Advance(trusttest.TimestampExpiry + time.Second)
 			nonce := f.nonce()
-			_, err := f.v.CheckDirector(context.Background(), f.dir.Instruct(f.img, f.dev, nonce, release), nonce)
+			md := f.dir.DirectorTargets(f.dev.ID, nonce)
+			md.Signed.Expires = f.clock.Now().Add(time.Hour) // the instruction itself is fresh
+			md.Signed.Targets[release] = f.dir.Instruction(f.img.Targets.Signed.Targets[release], hardware)
+			_, err := f.v.CheckDirector(context.Background(), f.dir.SignTargets(md), nonce)
 			return err
 		}, trust.ErrExpired},
 		{"director instruction without a refreshed image repository", func(t *testing.T, f *fixture) error {

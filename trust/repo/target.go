@@ -50,6 +50,12 @@ func (r *Repo) AddTarget(name string, payload io.Reader, custom trust.TargetCust
 	})
 }
 
+// CheckTarget runs AddTarget's refusals without a payload, so a caller can
+// fail fast before expensive work such as encrypting the payload.
+func (r *Repo) CheckTarget(name string, custom trust.TargetCustom) error {
+	return r.checkNewTarget(&r.targetsView().Signed, name, &custom)
+}
+
 // targetsView is what the next signed targets will list: the staged
 // targets, else the signed ones.
 func (r *Repo) targetsView() *targetsMeta {

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/koshin-ota/koshin/trust/repo"
+	"github.com/spf13/cobra"
+)
+
+func newRepoKeyCmd(m *Main) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "key",
+		Short: "Authorise, withdraw and list the keys of each role",
+		Long: `Keys are authorised per role in root metadata. Adding or removing a key
+stages a new root version; it takes effect once that root is signed by the
+current root keys' threshold and its own, and committed.`,
+	}
+	c.AddCommand(newRepoKeyAddCmd(m), newRepoKeyRemoveCmd(m), newRepoKeyListCmd(m))
+	return c
+}
+
+func newRepoKeyRemoveCmd(m *Main) *cobra.Command {
+	var role string
+	c := &cobra.Command{
+		Use:   "remove --role ROLE KEYID",
+		Short: "Withdraw a key from a role (revokes it once the new root is committed)",
+		Long: `Withdraw a key from a role in the staged root. Use this when a key is lost
+or compromised (CCDS UPC05/UPC06): once the new root is committed, anything
+the key signs no longer counts. KEYID may be an unambiguous prefix of at
+least 8 hex digits.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			return m.withRepo(func(r *repo.Repo) error {
+				id, err := resolveKeyID(r, role, args[0])
+				if err != nil {
+					return err
+				}
+				if err := r.RemoveKey(role, id); err != nil {
+					return err
+				}
+				fmt.Fprintf(m.Stdout, "removed %s key %s from the staged root\n", role, id)
+				return m.printSignatures(r, "root")
+			})
+		},
+	}
+	c.Flags().StringVar(&role, "role", "", "role to remove the key from (required)")
+	c.MarkFlagRequired("role")
+	return c
+}
+
+// resolveKeyID expands a key ID prefix among role's keys.
+func resolveKeyID(r *repo.Repo, role, prefix string) (string, error) {
+	if len(prefix) < 8 {
+		return "", usagef("key ID prefix %q is shorter than 8 digits", prefix)
+	}
+	var match []string
+	for _, k := range r.Keys() {
+		if k.Role == role && strings.HasPrefix(k.KeyID, prefix) {
+			match = append(match, k.KeyID)
+		}
+	}
+	switch len(match) {
+	case 0:
+		return "", fmt.Errorf("%w: no %s key %s", repo.ErrUnknown, role, prefix)
+	case 1:
+		return match[0], nil
+	}
+	return "", usagef("key ID prefix %s matches %d keys", prefix, len(match))
+}
+
+func newRepoKeyListCmd(m *Main) *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List each role's keys and threshold (as the staged root, else the signed root, has them)",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			return m.withRepo(func(r *repo.Repo) error {
+				w := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(w, "ROLE\tTHRESHOLD\tKEY ID\tALGORITHM\tREF")
+				for _, k := range r.Keys() {
+					ref := k.Ref
+					if ref == "" {
+						ref = "(offline)"
+					}
+					fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\n", k.Role, r.Threshold(k.Role), k.KeyID, k.Algorithm, ref)
+				}
+				return w.Flush()
+			})
+		},
+	}
+}

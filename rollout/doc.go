@@ -26,6 +26,12 @@
 // continues from, and two replicas ticking at once cannot apply the same
 // change twice: the loser of each race gets ECONFLICT and moves on.
 //
+// Audit entries and notifications follow the change they report, as
+// separate calls: the store has no way yet to append an audit entry in the
+// change's own transaction. A crash in between loses that entry or
+// notification, never the change; device events themselves stay in the
+// append-only event history.
+//
 // Time and randomness are injected (Now, Seed) so that tests drive the
 // engine with a fake clock and reproducible plans.
 package rollout

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/koshin-ota/koshin/trust/keys"
 	"github.com/koshin-ota/koshin/trust/repo"
 	"github.com/spf13/cobra"
 )
@@ -17,7 +18,36 @@ func newRepoKeyCmd(m *Main) *cobra.Command {
 stages a new root version; it takes effect once that root is signed by the
 current root keys' threshold and its own, and committed.`,
 	}
-	c.AddCommand(newRepoKeyAddCmd(m), newRepoKeyRemoveCmd(m), newRepoKeyListCmd(m))
+	c.AddCommand(newRepoKeyAddCmd(m), newRepoKeyRemoveCmd(m), newRepoKeyListCmd(m), newRepoKeyGenerateCmd(m))
+	return c
+}
+
+func newRepoKeyGenerateCmd(m *Main) *cobra.Command {
+	var out, algorithm string
+	c := &cobra.Command{
+		Use:   "generate --out FILE [--algorithm ed25519|ecdsa-p256]",
+		Short: "Create an encrypted key file and its public PEM (needs no repository)",
+		Long: `Create a new signing key, written encrypted to FILE (passphrase from
+$KOSHIN_PASSPHRASE or the terminal, asked twice) with its public key in
+FILE.pub. It needs no repository, so key holders run it on the offline
+machine during a key ceremony and hand over only FILE.pub, which the
+repository authorises with 'koshin repo key add --public'. An existing file
+is never overwritten.`,
+		Example: `  koshin repo key generate --out /media/alice/root.key`,
+		Args:    cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			s, err := m.generateKeyFile(keys.Algorithm(algorithm), out)
+			if err != nil {
+				return err
+			}
+			id, _ := keys.KeyID(s.Public())
+			fmt.Fprintf(m.Stdout, "key ID %s\n", id)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&out, "out", "", "key `FILE` to create (required)")
+	c.Flags().StringVar(&algorithm, "algorithm", string(keys.Ed25519), "ed25519 or ecdsa-p256")
+	c.MarkFlagRequired("out")
 	return c
 }
 

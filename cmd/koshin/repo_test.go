@@ -150,8 +150,7 @@ func TestCLIRotateRoot(t *testing.T) {
 	c.setup()
 	out := filepath.Join(c.dir, "pub")
 	c.ok("repo", "publish", "--dir", out)
-	c.ok("repo", "key", "add", "--role", "root", "--generate", "--out", c.key("root2")) // writes root2.key.pub
-	c.ok("repo", "discard", "--role", "root")
+	c.ok("repo", "key", "generate", "--out", c.key("root2")) // also writes root2.key.pub
 	c.ok("repo", "rotate-root", "--keys", "root="+c.key("root2")+".pub", "--key", c.key("root"), "--key", c.key("root2"))
 	c.ok("repo", "publish", "--dir", out)
 	walkPublished(t, out, 2)

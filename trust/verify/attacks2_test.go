@@ -12,7 +12,8 @@ import (
 )
 
 // Mix-and-match: metadata from different repository states combined. The
-// snapshot pins the targets file by version and, with hashes, by content.
+// snapshot pins the targets file by version and, with hashes, by content
+// (CCDS UPE11 integrity, EN 303 645 5.3-9).
 func TestMixAndMatch(t *testing.T) {
 	runAttacks(t, []attack{
 		{"targets of another state under the pinned version (hash)", func(t *testing.T, f *fixture) error {
@@ -39,7 +40,7 @@ func TestMixAndMatch(t *testing.T) {
 }
 
 // Endless data: a repository (or man in the middle) sends more than the
-// device expects.
+// device expects (EN 303 645 5.13-1: input validated and bounded).
 func TestEndlessData(t *testing.T) {
 	runAttacks(t, []attack{
 		{"oversized timestamp", func(t *testing.T, f *fixture) error {
@@ -68,7 +69,8 @@ func TestEndlessData(t *testing.T) {
 	wantErr(t, refreshErr(f), trust.ErrTooLong)
 }
 
-// Threshold attacks: too few signatures, or one key counted twice.
+// Threshold attacks: too few signatures, or one key counted twice
+// (CCDS UPC07/UPC11: threshold signing must mean distinct keys).
 func TestThresholds(t *testing.T) {
 	t.Run("k-1 targets signatures", func(t *testing.T) {
 		f := newFixtureWith(t, trusttest.Options{Threshold: 2, MetaHashes: true})
@@ -149,7 +151,8 @@ func listTwice(t *testing.T, r *trusttest.Repo, role string) (alias string) {
 	return alias
 }
 
-// Compromise of one repository alone installs nothing (Uptane).
+// Compromise of one repository alone installs nothing (Uptane; CCDS UPE04:
+// only the authorised instruction executes an update, UPE11 authority).
 func TestSingleRepositoryCompromise(t *testing.T) {
 	runAttacks(t, []attack{
 		{"director names a target the image repository lacks", func(t *testing.T, f *fixture) error {
@@ -184,7 +187,8 @@ func TestSingleRepositoryCompromise(t *testing.T) {
 	})
 }
 
-// Targets that do not fit the device.
+// Targets that do not fit the device (CCDS UPE11 eligibility, UPC04 for
+// the channel).
 func TestWrongTarget(t *testing.T) {
 	runAttacks(t, []attack{
 		{"image target for other hardware", func(t *testing.T, f *fixture) error {

@@ -25,6 +25,12 @@ func TestMalformedMetadata(t *testing.T) {
 		f.img.SetFile(trusttest.RolePath(metadata.TARGETS, 2), []byte(nullTarget))
 		wantErr(t, refreshErr(f), trust.ErrInvalid)
 	})
+	t.Run("floor for a malformed hardware ID", func(t *testing.T) {
+		f := newFixture(t)
+		f.img.SetFloors(map[string]uint64{"no spaces allowed": 1})
+		f.img.Publish()
+		wantErr(t, refreshErr(f), trust.ErrInvalid)
+	})
 	t.Run("bad nonce argument", func(t *testing.T) {
 		f := newFixture(t)
 		f.refresh()

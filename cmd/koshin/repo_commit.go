@@ -35,8 +35,10 @@ written, and the switch to the new state is a single atomic file replace.
 }
 
 // commit promotes what is complete; with quiet, having nothing to commit is
-// not an error.
+// not an error unless the repository was never committed (then the error
+// says which signatures are missing).
 func (m *Main) commit(r *repo.Repo, f onlineFlags, quiet bool) error {
+	quiet = quiet && r.Versions().Root != 0
 	if quiet && !anythingComplete(r) {
 		return nil
 	}

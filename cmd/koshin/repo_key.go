@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -18,7 +19,7 @@ func newRepoKeyCmd(m *Main) *cobra.Command {
 stages a new root version; it takes effect once that root is signed by the
 current root keys' threshold and its own, and committed.`,
 	}
-	c.AddCommand(newRepoKeyAddCmd(m), newRepoKeyRemoveCmd(m), newRepoKeyListCmd(m), newRepoKeyGenerateCmd(m))
+	c.AddCommand(newRepoKeyAddCmd(m), newRepoKeyRemoveCmd(m), newRepoKeyListCmd(m), newRepoKeyGenerateCmd(m), newRepoKeyThresholdCmd(m))
 	return c
 }
 
@@ -120,4 +121,33 @@ func newRepoKeyListCmd(m *Main) *cobra.Command {
 			})
 		},
 	}
+}
+
+func newRepoKeyThresholdCmd(m *Main) *cobra.Command {
+	var role string
+	c := &cobra.Command{
+		Use:   "threshold --role ROLE N",
+		Short: "Set how many distinct keys must sign a role (in the staged root)",
+		Long: `Set a role's threshold in the staged root. It may exceed the current number
+of keys while keys are still being added; the root cannot be signed until
+the keys can meet every threshold. Snapshot and timestamp stay at 1.`,
+		Example: `  koshin repo key threshold --role targets 2`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			n, err := strconv.Atoi(args[0])
+			if err != nil {
+				return usagef("threshold %q is not a number", args[0])
+			}
+			return m.withRepo(func(r *repo.Repo) error {
+				if err := r.SetThreshold(role, n); err != nil {
+					return err
+				}
+				fmt.Fprintf(m.Stdout, "%s threshold is %d in the staged root\n", role, n)
+				return m.printSignatures(r, "root")
+			})
+		},
+	}
+	c.Flags().StringVar(&role, "role", "", "role (required)")
+	c.MarkFlagRequired("role")
+	return c
 }

@@ -89,6 +89,12 @@ func (c *cli) write(name string, data []byte) string {
 func TestCLIReleaseFlow(t *testing.T) {
 	c := newCLI(t)
 	c.setup()
+	c.ok("repo", "key", "threshold", "--role", "targets", "1")
+	out, errOut, code := c.exec("repo", "publish", "--dir", filepath.Join(c.dir, "pub"))
+	if code != 1 || !strings.Contains(errOut, "root 1 has 0 of 1 signatures") {
+		t.Fatalf("publish before root is signed: %d\n%s%s", code, out, errOut)
+	}
+	c.ok("repo", "sign", "--role", "root", "--key", c.key("root")) // the edit dropped root's signature
 	if out := c.ok("repo", "key", "list"); strings.Count(out, "\n") != 5 || !strings.Contains(out, "ecdsa-sha2-nistp256") {
 		t.Fatalf("key list:\n%s", out)
 	}
@@ -107,7 +113,7 @@ func TestCLIReleaseFlow(t *testing.T) {
 	if out := c.ok("repo", "status"); !strings.Contains(out, "ready to commit") {
 		t.Fatalf("status:\n%s", out)
 	}
-	out := filepath.Join(c.dir, "pub")
+	out = filepath.Join(c.dir, "pub")
 	c.ok("repo", "publish", "--dir", out)
 
 	tm := walkPublished(t, out, 1)

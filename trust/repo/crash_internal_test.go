@@ -14,15 +14,16 @@ import (
 
 var crashNow = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 
+func crashKey(seed byte) ed25519.PrivateKey {
+	return ed25519.NewKeyFromSeed(bytes.Repeat([]byte{seed}, ed25519.SeedSize))
+}
+
 // crashRepo is a committed repository with one signed target staged,
 // ready to commit: the multi-file operation under test.
 func crashRepo(t *testing.T) (dir string, online OnlineKeys) {
 	t.Helper()
-	key := func(seed byte) ed25519.PrivateKey {
-		return ed25519.NewKeyFromSeed(bytes.Repeat([]byte{seed}, ed25519.SeedSize))
-	}
-	root, targets := key(1), key(2)
-	online = OnlineKeys{Snapshot: key(3), Timestamp: key(4)}
+	root, targets := crashKey(1), crashKey(2)
+	online = OnlineKeys{Snapshot: crashKey(3), Timestamp: crashKey(4)}
 	dir = filepath.Join(t.TempDir(), "repo")
 	r, err := Init(dir, InitOptions{Channel: trust.ChannelRelease, Now: func() time.Time { return crashNow }})
 	if err != nil {

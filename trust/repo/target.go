@@ -278,3 +278,16 @@ func checkTargetChannel(name string, tf *metadata.TargetFiles, channel trust.Cha
 func payloadName(name string, tf *metadata.TargetFiles) string {
 	return hex.EncodeToString(tf.Hashes["sha256"]) + "." + name
 }
+
+// SignedTarget returns the signed entry of target name, for building
+// director instructions (DirectorTargetFor) from the image repository.
+func (r *Repo) SignedTarget(name string) (*metadata.TargetFiles, error) {
+	if r.signed == nil {
+		return nil, ErrNotCommitted
+	}
+	tf := r.signed.targets.Signed.Targets[name]
+	if tf == nil {
+		return nil, fmt.Errorf("%w: %q", trust.ErrNotFound, name)
+	}
+	return tf, nil
+}

@@ -2,12 +2,14 @@ package agent
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 
 	"github.com/koshin-ota/koshin/deviceapi"
 	"github.com/koshin-ota/koshin/trust"
+	"github.com/koshin-ota/koshin/trust/encryption"
 )
 
 // download streams the payload from tx.Offset into the installer's sink
@@ -21,9 +23,14 @@ import (
 // may have no room for.
 func (e *Engine) download(ctx context.Context, tx *Transaction, h Installer) error {
 	offset, cp := tx.Offset, tx.Checkpoint
-	resumable := h.Resumable(tx.Target)
+	// Decryption state cannot be saved, so encrypted payloads restart.
+	resumable := h.Resumable(tx.Target) && !tx.Target.Encrypted()
 	if !resumable {
 		offset, cp = 0, nil
+	}
+	key, err := e.contentKey(&tx.Target)
+	if err != nil {
+		return err
 	}
 	sink, err := h.Open(ctx, tx, offset)
 	if errors.Is(err, ErrNoResume) && offset > 0 {
@@ -45,7 +52,15 @@ func (e *Engine) download(ctx context.Context, tx *Transaction, h Installer) err
 	if err != nil {
 		return err
 	}
-	if err := e.stream(tx, sink, pr, offset, resumable); err != nil {
+	var src io.Reader = pr
+	if key != nil {
+		// Plaintext is released chunk by authenticated chunk, and the
+		// last only after the ciphertext's signed hash matched.
+		if src, err = encryption.NewReader(pr, key); err != nil {
+			return err
+		}
+	}
+	if err := e.stream(tx, sink, src, pr, offset, resumable); err != nil {
 		return err
 	}
 	finished = true
@@ -62,11 +77,11 @@ func (e *Engine) download(ctx context.Context, tx *Transaction, h Installer) err
 // stream copies verified-so-far bytes into the sink. A checkpoint is taken
 // only after the sink synced, so the journal never claims more than the
 // destination holds durably.
-func (e *Engine) stream(tx *Transaction, sink Sink, pr PayloadReader, off int64, resumable bool) error {
+func (e *Engine) stream(tx *Transaction, sink Sink, src io.Reader, pr PayloadReader, off int64, resumable bool) error {
 	buf := make([]byte, 64<<10)
 	last := off
 	for {
-		n, rerr := pr.Read(buf)
+		n, rerr := src.Read(buf)
 		if n > 0 {
 			if _, err := sink.Write(buf[:n]); err != nil {
 				return fmt.Errorf("%w: store payload: %w", errStore, err)
@@ -98,6 +113,27 @@ func (e *Engine) checkpoint(tx *Transaction, sink Sink, pr PayloadReader, off in
 	}
 	tx.Offset, tx.Checkpoint = off, cp
 	return e.move(tx, StateDownloading)
+}
+
+// contentKey unwraps the content key of an encrypted target (nil for a
+// plaintext one) with the device's key; failures wrap trust.ErrDecrypt and
+// are reported as an invalid update.
+func (e *Engine) contentKey(t *Target) ([]byte, error) {
+	if !t.Encrypted() {
+		return nil, nil
+	}
+	if e.cfg.DecryptionKey == nil {
+		return nil, fmt.Errorf("%w: encrypted release, but this device has no decryption key", trust.ErrDecrypt)
+	}
+	sum, err := hex.DecodeString(t.SHA256())
+	if err != nil {
+		return nil, fmt.Errorf("%w: target sha256", trust.ErrInvalid)
+	}
+	rel, err := encryption.ReleaseID(t.Name, sum)
+	if err != nil {
+		return nil, err
+	}
+	return encryption.UnwrapKey(e.cfg.DecryptionKey, t.WrappedKey, e.cfg.DeviceID, rel)
 }
 
 // errStore marks failures of the local destination (as opposed to the

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"crypto"
+	"crypto/ecdh"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -21,6 +22,9 @@ type Config struct {
 	HardwareID string
 	// Signer is the device key; it signs every check-in report (SSS01).
 	Signer crypto.Signer
+	// DecryptionKey is the device's X25519 key to which the director wraps
+	// content keys of encrypted releases; nil refuses encrypted releases.
+	DecryptionKey *ecdh.PrivateKey
 
 	Server     Server
 	Verifier   Verifier

@@ -45,6 +45,11 @@ func (s *sim) holds(slot string) string {
 	if h, _ := s.d.Slots.SHA256(slot, len(s.w.oldImage)); h == sha(s.w.oldImage) {
 		return "old"
 	}
+	for label, img := range s.w.others {
+		if h, _ := s.d.Slots.SHA256(slot, len(img)); h == sha(img) {
+			return label
+		}
+	}
 	return ""
 }
 
@@ -55,7 +60,7 @@ func (s *sim) checkBoot(booted string) {
 	if img == "" {
 		s.tb.Fatalf("boot %d: booted slot %s holds neither signed image", s.boots, booted)
 	}
-	if c := s.counter(); c >= 2 && img != "new" {
+	if c := s.counter(); c >= 2 && img == "old" {
 		s.tb.Fatalf("boot %d: counter advanced to %d but slot %s (%s image) booted", s.boots, c, booted, img)
 	}
 	env, err := s.d.Boot.Read()

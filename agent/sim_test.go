@@ -40,6 +40,9 @@ type world struct {
 	newName    string
 	compressed bool
 	key        ed25519.PrivateKey
+	contentKey []byte // of an encrypted release, if one was added
+	// others are further signed images a slot may hold (by label).
+	others map[string][]byte
 }
 
 func newWorld(tb testing.TB, compressed bool) *world {

@@ -37,6 +37,19 @@ type Target struct {
 // SHA256 returns the signed SHA-256 (hex).
 func (t *Target) SHA256() string { return t.Hashes["sha256"] }
 
+// Encrypted reports whether the payload is encrypted (trust/encryption).
+func (t *Target) Encrypted() bool { return t.Custom.Encryption != "" }
+
+// Plain is the signed length and SHA-256 of the payload as installed: for
+// an encrypted target the plaintext's (signed in its custom fields), else
+// the target's own.
+func (t *Target) Plain() Digest {
+	if t.Encrypted() {
+		return Digest{Length: t.Custom.PlaintextLength, SHA256: t.Custom.PlaintextSHA256}
+	}
+	return Digest{Length: t.Length, SHA256: t.SHA256()}
+}
+
 // Validate checks form and size; it does not (cannot) check signatures.
 func (t *Target) Validate() error {
 	if t.Name == "" || len(t.Name) > maxTargetName || strings.ContainsAny(t.Name, "\x00\n") {

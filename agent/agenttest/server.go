@@ -30,6 +30,9 @@ type Server struct {
 	// Link, if set, is the device's injector: a device without power
 	// sends nothing.
 	Link *Injector
+	// Instruct, if set, replaces the honest director (e.g. to wrap a
+	// content key into the instruction).
+	Instruct func(nonce string) []byte
 
 	mu       sync.Mutex
 	assign   string
@@ -71,7 +74,11 @@ func (s *Server) CheckIn(_ context.Context, c deviceapi.CheckIn) (deviceapi.Chec
 	s.checkIns++
 	s.reports = append(s.reports, rep)
 	if s.offering(rep) {
-		resp.Director = s.Dir.Instruct(s.Img, s.Device, rep.Nonce, s.assign)
+		if s.Instruct != nil {
+			resp.Director = s.Instruct(rep.Nonce)
+		} else {
+			resp.Director = s.Dir.Instruct(s.Img, s.Device, rep.Nonce, s.assign)
+		}
 		resp.Mode = deviceapi.ModeAutomatic
 	}
 	return resp, nil

@@ -42,7 +42,8 @@ const currentLink = "current"
 // Reboots: an archive applies in place.
 func (a *Archive) Reboots() bool { return false }
 
-// Resumable: the staging file keeps what was downloaded.
+// Resumable: the staging file keeps what was downloaded (the engine still
+// restarts encrypted payloads).
 func (a *Archive) Resumable(agent.Target) bool { return true }
 
 // Open stages the payload in a file.

@@ -29,7 +29,7 @@ func (r *Raw) Reboots() bool { return true }
 
 // Resumable: plain images resume into the slot after a restart; the
 // read-back in Verify covers bytes written before the restart.
-func (r *Raw) Resumable(t agent.Target) bool { return !compressed(t.Name) }
+func (r *Raw) Resumable(t agent.Target) bool { return !compressed(t.Name) && !t.Encrypted() }
 
 func compressed(name string) bool { return strings.HasSuffix(name, ".zst") }
 
@@ -46,8 +46,8 @@ func (r *Raw) Open(_ context.Context, tx *agent.Transaction, offset int64) (agen
 	if err != nil {
 		return nil, err
 	}
-	if !compressed(tx.Target.Name) && tx.Target.Length > size {
-		return nil, fmt.Errorf("%w: image of %d bytes, slot %s holds %d", agent.ErrUnusable, tx.Target.Length, tx.Slot, size)
+	if n := tx.Target.Plain().Length; !compressed(tx.Target.Name) && n > size {
+		return nil, fmt.Errorf("%w: image of %d bytes, slot %s holds %d", agent.ErrUnusable, n, tx.Slot, size)
 	}
 	w, err := slot.Writer(offset)
 	if err != nil {
@@ -67,10 +67,11 @@ func (r *Raw) maxWindow() uint64 {
 	return r.MaxWindow
 }
 
-// Verify reads the slot back: a plain image must hash to the signed
-// digest, a decompressed one to the digest taken while it was written.
+// Verify reads the slot back: an image written as it came must hash to the
+// signed digest (of the plaintext, for an encrypted release), a
+// decompressed one to the digest taken while it was written.
 func (r *Raw) Verify(_ context.Context, tx *agent.Transaction) error {
-	want := agent.Digest{Length: tx.Target.Length, SHA256: tx.Target.SHA256()}
+	want := tx.Target.Plain()
 	if compressed(tx.Target.Name) {
 		if tx.Written == nil || tx.Written.SHA256 == "" {
 			return fmt.Errorf("%w: no digest recorded for the decompressed image", agent.ErrSlotMismatch)

@@ -70,21 +70,23 @@ func (s *stagingSink) Finish() (agent.Digest, error) {
 
 func (s *stagingSink) Abort() error { return s.f.Close() }
 
-// verifyStaged hashes the staged file against the signed digest: the
-// stream was verified, this proves the file still holds it (including
-// bytes written before a restart).
+// verifyStaged hashes the staged file against the signed digest (of the
+// plaintext, for an encrypted release): the stream was verified, this
+// proves the file still holds it (including bytes written before a
+// restart).
 func verifyStaged(_ context.Context, work string, tx *agent.Transaction) error {
 	f, err := os.Open(filepath.Join(stagingDir(work, tx), payloadFile))
 	if err != nil {
 		return fmt.Errorf("%w: %v", agent.ErrSlotMismatch, err)
 	}
 	defer f.Close()
+	want := tx.Target.Plain()
 	h := sha256.New()
-	n, err := io.Copy(h, io.LimitReader(f, tx.Target.Length+1))
+	n, err := io.Copy(h, io.LimitReader(f, want.Length+1))
 	if err != nil {
 		return err
 	}
-	if n != tx.Target.Length || hex.EncodeToString(h.Sum(nil)) != tx.Target.SHA256() {
+	if n != want.Length || hex.EncodeToString(h.Sum(nil)) != want.SHA256 {
 		return fmt.Errorf("%w: staged payload differs from the signed digest", agent.ErrSlotMismatch)
 	}
 	return nil

@@ -3,6 +3,8 @@ package main
 import (
 	"crypto"
 	"fmt"
+	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -80,5 +82,23 @@ func publicKeyArg(arg string) (crypto.PublicKey, string, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("%s is neither a public key PEM file nor a usable key ref: %w", arg, err)
 	}
-	return pub, arg, nil
+	ref, err := absRef(arg)
+	return pub, ref, err
 }
+
+// absRef makes a key-file ref absolute before the workspace records it, so
+// that a later command run from another directory (cron) finds the file.
+// URIs (pkcs11:, file://) are kept as they are.
+func absRef(ref string) (string, error) {
+	if m := schemeRE.FindStringSubmatch(ref); m != nil {
+		path, ok := strings.CutPrefix(ref, "file:")
+		if m[1] != "file" || !ok || strings.HasPrefix(path, "//") {
+			return ref, nil
+		}
+		ref = path
+	}
+	return filepath.Abs(ref)
+}
+
+// schemeRE matches a URI scheme the way trust/keys recognises one.
+var schemeRE = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9+.-]*):`)

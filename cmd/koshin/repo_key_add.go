@@ -73,7 +73,11 @@ func (m *Main) keyToAdd(f keyAddFlags) (crypto.PublicKey, string, error) {
 		return pub, f.ref, err
 	case f.key != "":
 		pub, err := keys.Public(f.key)
-		return pub, f.key, err
+		if err != nil {
+			return nil, "", err
+		}
+		ref, err := absRef(f.key)
+		return pub, ref, err
 	}
 	if f.out == "" {
 		return nil, "", usagef("--generate needs --out FILE")
@@ -82,7 +86,8 @@ func (m *Main) keyToAdd(f keyAddFlags) (crypto.PublicKey, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	return s.Public(), f.out, nil
+	ref, err := absRef(f.out)
+	return s.Public(), ref, err
 }
 
 // generateKeyFile creates an encrypted key file and its public PEM.

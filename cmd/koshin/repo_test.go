@@ -308,3 +308,19 @@ func walkPublished(t *testing.T, out string, roots int) *trustedmetadata.Trusted
 func versioned(v int64, role string) string {
 	return strconv.FormatInt(v, 10) + "." + role + ".json"
 }
+
+func TestAbsRef(t *testing.T) {
+	wd, _ := os.Getwd()
+	for in, want := range map[string]string{
+		"keys/t.key":                            filepath.Join(wd, "keys/t.key"),
+		"file:keys/t.key":                       filepath.Join(wd, "keys/t.key"),
+		"/abs/t.key":                            "/abs/t.key",
+		"file:///abs/t.key":                     "file:///abs/t.key",
+		"pkcs11:token=a;object=b?pin-source=/p": "pkcs11:token=a;object=b?pin-source=/p",
+	} {
+		got, err := absRef(in)
+		if err != nil || got != want {
+			t.Errorf("absRef(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+}

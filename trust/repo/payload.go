@@ -9,6 +9,7 @@ import (
 	"hash"
 	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/koshin-ota/koshin/internal/atomicfile"
 )
@@ -63,6 +64,16 @@ func (r *Repo) storePayload(src io.Reader, progress func(int64)) (info payloadIn
 		return info, fmt.Errorf("store payload: %w", err)
 	}
 	return info, atomicfile.SyncDir(r.path(payloadsDir))
+}
+
+// removeIncoming deletes payloads a crashed AddTarget left half-written.
+// Only the lock holder writes them, so while the lock is held none is in
+// progress.
+func (r *Repo) removeIncoming() {
+	leftovers, _ := filepath.Glob(r.path(payloadsDir, ".incoming-*"))
+	for _, name := range leftovers {
+		os.Remove(name)
+	}
 }
 
 func (r *Repo) payloadPath(sha256hex string) string { return r.path(payloadsDir, sha256hex) }

@@ -143,6 +143,7 @@ func (r *Repo) load() error {
 	if r.sTarget, err = r.loadStagedTargets(); err != nil {
 		return err
 	}
+	r.removeIncoming()
 	if r.signed == nil && (r.sRoot == nil || r.sTarget == nil) {
 		return fmt.Errorf("%w: neither a signed state nor the initial staged root and targets", ErrCorrupt)
 	}

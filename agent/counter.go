@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
+	"math"
 
 	"github.com/koshin-ota/koshin/trust"
 )
@@ -75,6 +76,9 @@ func (c *FileCounter) Advance(component string, n uint64) error {
 	if rec.Counters[component] >= n {
 		return nil
 	}
+	if rec.Seq == math.MaxUint64 {
+		return fmt.Errorf("%w: sequence exhausted", ErrCorruptCounter) // 2^64 writes: not a real device
+	}
 	next := counterRecord{Seq: rec.Seq + 1, Counters: maps.Clone(rec.Counters)}
 	if next.Counters == nil {
 		next.Counters = map[string]uint64{}
@@ -124,6 +128,11 @@ func (c *FileCounter) parse(b []byte) (counterRecord, bool) {
 	var rec counterRecord
 	if len(b) > 64<<10 || json.Unmarshal(b, &rec) != nil || len(rec.Counters) > 64 {
 		return rec, false
+	}
+	for _, n := range rec.Counters {
+		if n > trust.MaxReleaseCounter {
+			return rec, false
+		}
 	}
 	return rec, hmac.Equal([]byte(rec.MAC), []byte(c.mac(&rec)))
 }

@@ -169,9 +169,11 @@ func (e *Engine) Exclusive(ctx context.Context, fn func() error) error {
 		return err
 	}
 	defer e.lock.release()
-	if err := e.ensureLoaded(ctx); err != nil {
+	if err := e.ensureLoaded(ctx); err != nil && !(errors.Is(err, ErrReboot) && e.j != nil) {
 		return err
 	}
+	// With a reboot pending fn still runs (status, settings); Start and
+	// Poll refuse work themselves.
 	return fn()
 }
 

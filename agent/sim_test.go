@@ -126,6 +126,7 @@ func (w *world) newSim(tb testing.TB, seed uint64, bootLimit int) *sim {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	tb.Cleanup(func() { os.RemoveAll(dir) })
 	d, err := agenttest.NewDevice(dir, agenttest.DeviceConfig{SlotSize: slotSize,
 		SlotA: w.oldImage, SlotB: image(rng, slotSize), BootLimit: bootLimit, Seed: seed})
 	if err != nil {

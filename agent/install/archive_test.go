@@ -20,6 +20,10 @@ type entry struct {
 
 func tarball(t *testing.T, entries ...entry) []byte {
 	t.Helper()
+	return tarballF(entries...)
+}
+
+func tarballF(entries ...entry) []byte {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for _, e := range entries {
@@ -34,7 +38,7 @@ func tarball(t *testing.T, entries ...entry) []byte {
 			h.Size = 0
 		}
 		if err := tw.WriteHeader(h); err != nil {
-			t.Fatal(err)
+			panic(err)
 		}
 		if h.Typeflag == tar.TypeReg {
 			tw.Write([]byte(e.body))

@@ -154,6 +154,10 @@ func (e *Engine) downloadFailed(ctx context.Context, tx *Transaction, err error)
 		return err // local trouble (disk, power): the transaction stays to resume
 	case errors.Is(err, trust.ErrTooSlow):
 		return e.fail(ctx, tx, deviceapi.EventFailed, "too-slow", err.Error())
+	case errors.Is(err, trust.ErrNotFound):
+		// The server or mirror lacks the payload: a distribution fault,
+		// not an invalid update.
+		return e.fail(ctx, tx, deviceapi.EventFailed, "not-found", err.Error())
 	case isRejection(err):
 		return e.fail(ctx, tx, deviceapi.EventRejected, rejectionReason(err), err.Error())
 	}

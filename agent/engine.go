@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"time"
 
 	"github.com/koshin-ota/koshin/deviceapi"
@@ -199,6 +200,11 @@ func (e *Engine) ensureLoaded(ctx context.Context) error {
 		return err
 	}
 	if err := e.resolve(ctx); err != nil {
+		if !errors.Is(err, ErrReboot) {
+			// Resolve again next time rather than act on a half-resolved
+			// state.
+			e.j = nil
+		}
 		return err
 	}
 	return e.flush(ctx)
@@ -220,7 +226,7 @@ func (e *Engine) Status(ctx context.Context) (Status, error) {
 		if err != nil {
 			return err
 		}
-		s = Status{Boot: bs, Installed: e.j.Installed, Outbox: len(e.j.Outbox)}
+		s = Status{Boot: bs, Installed: maps.Clone(e.j.Installed), Outbox: len(e.j.Outbox)}
 		if e.j.Tx != nil {
 			tx := *e.j.Tx
 			s.Tx = &tx

@@ -53,8 +53,11 @@ func (e *Engine) handle(ctx context.Context, resp deviceapi.CheckInResponse, non
 		t = e.pick(targets)
 	}
 	if staging {
-		if t != nil && t.Name == tx.Target.Name && t.SHA256() == tx.Target.SHA256() {
-			tx.Target.URL = t.URL // a mirror may have moved; the signed fields are the same
+		if t != nil && t.Name == tx.Target.Name && t.SHA256() == tx.Target.SHA256() && t.Length == tx.Target.Length {
+			// Same payload: continue with the freshly verified instruction
+			// (a mirror may have moved); the checkpoint is bound to the
+			// signed length and hashes, which are unchanged.
+			tx.Target = *t
 			return e.resumeTx(ctx, tx)
 		}
 		if err := e.fail(ctx, tx, deviceapi.EventFailed, "cancelled", "no longer assigned"); err != nil {

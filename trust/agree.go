@@ -134,10 +134,11 @@ func agreeCustom(dev Device, dc *DirectorCustom, ic *TargetCustom) error {
 
 // checkCounter enforces anti-rollback: the new release counter must be at
 // least the installed one (equal means reinstall, e.g. after a failed trial)
-// and at least the signed floor for this hardware (revocation).
+// and at least the signed floor for this hardware and component
+// (revocation).
 func checkCounter(dev Device, ic *TargetCustom, floors map[string]uint64) error {
-	if floor := floors[dev.HardwareID]; ic.ReleaseCounter < floor {
-		return fmt.Errorf("%w: release counter %d is below the signed floor %d for %s", ErrRevoked, ic.ReleaseCounter, floor, dev.HardwareID)
+	if floor := floors[FloorKey(dev.HardwareID, ic.Component)]; ic.ReleaseCounter < floor {
+		return fmt.Errorf("%w: release counter %d is below the signed floor %d for %s on %s", ErrRevoked, ic.ReleaseCounter, floor, ic.Component, dev.HardwareID)
 	}
 	if cur := dev.Installed[ic.Component]; ic.ReleaseCounter < cur {
 		return fmt.Errorf("%w: release counter %d is below installed %d for %s", ErrRollback, ic.ReleaseCounter, cur, ic.Component)

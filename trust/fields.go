@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"strings"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
@@ -12,8 +13,10 @@ import (
 // keeps unrecognised fields when it decodes and re-encodes metadata, so they
 // are covered by the role's signatures like every standard field.
 const (
-	// FloorsField (image repository targets): hardware ID → minimum release
-	// counter a device of that hardware may install. Raised by revocation.
+	// FloorsField (image repository targets): FloorKey(hardware ID,
+	// component) → minimum release counter a device of that hardware may
+	// install for that component. Raised by revocation. Keyed by component
+	// too, so revoking an application release does not block the rootfs.
 	FloorsField = "min_release_counter"
 	// DeviceField and NonceField (director targets): the device the document
 	// was signed for and the nonce that device sent with its check-in.
@@ -28,19 +31,41 @@ const MaxReleaseCounter = 1 << 53
 // MaxNonceLen bounds the director nonce (hex or base64 of ≥16 random bytes).
 const MaxNonceLen = 128
 
-// Floors returns the per-hardware release-counter floors signed into image
-// targets metadata; an absent field means no floors.
+// floorSep separates hardware ID and component in a floor key; ValidateID
+// never admits it, so keys are unambiguous.
+const floorSep = "#"
+
+// FloorKey is the key of the floor for one component on one hardware.
+func FloorKey(hardwareID, component string) string { return hardwareID + floorSep + component }
+
+// SplitFloorKey is the inverse of FloorKey; it validates both parts.
+func SplitFloorKey(key string) (hardwareID, component string, err error) {
+	hardwareID, component, ok := strings.Cut(key, floorSep)
+	if !ok {
+		return "", "", fmt.Errorf("%w: floor key %q is not HARDWARE%sCOMPONENT", ErrInvalid, key, floorSep)
+	}
+	if err := ValidateID("hardware ID", hardwareID); err != nil {
+		return "", "", err
+	}
+	if err := ValidateID("component", component); err != nil {
+		return "", "", err
+	}
+	return hardwareID, component, nil
+}
+
+// Floors returns the release-counter floors signed into image targets
+// metadata, keyed by FloorKey; an absent field means no floors.
 func Floors(t *metadata.TargetsType) (map[string]uint64, error) {
 	floors := map[string]uint64{}
 	if err := decodeField(t.UnrecognizedFields, FloorsField, &floors); err != nil {
 		return nil, err
 	}
-	for hw, n := range floors {
-		if err := ValidateID("hardware ID", hw); err != nil {
+	for key, n := range floors {
+		if _, _, err := SplitFloorKey(key); err != nil {
 			return nil, err
 		}
 		if n > MaxReleaseCounter {
-			return nil, fmt.Errorf("%w: floor for %s exceeds %d", ErrInvalid, hw, uint64(MaxReleaseCounter))
+			return nil, fmt.Errorf("%w: floor for %s exceeds %d", ErrInvalid, key, uint64(MaxReleaseCounter))
 		}
 	}
 	return floors, nil

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/koshin-ota/koshin/trust"
 	"github.com/koshin-ota/koshin/trust/repo"
 	"github.com/spf13/cobra"
 )
@@ -73,8 +74,9 @@ func newReleaseListCmd(m *Main) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				for _, hw := range slices.Sorted(maps.Keys(floors)) {
-					fmt.Fprintf(m.Stdout, "floor %s: release counter >= %d\n", hw, floors[hw])
+				for _, k := range slices.Sorted(maps.Keys(floors)) {
+					hw, comp, _ := trust.SplitFloorKey(k)
+					fmt.Fprintf(m.Stdout, "floor %s on %s: release counter >= %d\n", comp, hw, floors[k])
 				}
 				return nil
 			})

@@ -142,7 +142,7 @@ func TestCLIReleaseFlow(t *testing.T) {
 	c.ok("repo", "publish", "--dir", out)
 	tm = walkPublished(t, out, 1)
 	floors, _ := trust.Floors(&tm.Targets["targets"].Signed)
-	if floors["board-a"] != 2 || floors["board-b"] != 2 {
+	if floors[trust.FloorKey("board-a", "rootfs")] != 2 || floors[trust.FloorKey("board-b", "rootfs")] != 2 {
 		t.Fatalf("floors = %v", floors)
 	}
 	c.ok("repo", "timestamp", "--dir", out)

@@ -160,9 +160,10 @@ func describeTargets(prev, next *metadata.TargetsType) []string {
 		}
 	}
 	newFloors, _ := trust.Floors(next)
-	for _, hw := range slices.Sorted(maps.Keys(newFloors)) {
-		if oldFloors[hw] != newFloors[hw] {
-			out = append(out, fmt.Sprintf("floor %s: %d → %d", hw, oldFloors[hw], newFloors[hw]))
+	for _, k := range slices.Sorted(maps.Keys(newFloors)) {
+		if oldFloors[k] != newFloors[k] {
+			hw, comp, _ := trust.SplitFloorKey(k)
+			out = append(out, fmt.Sprintf("floor %s on %s: %d → %d", comp, hw, oldFloors[k], newFloors[k]))
 		}
 	}
 	return out

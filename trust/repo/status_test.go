@@ -27,7 +27,7 @@ func TestStatusDiff(t *testing.T) {
 		"  version 2 → 3",
 		"  + new: component rootfs, counter 7, version \"1.0\", hardware board-a, 15 B, sha256 ",
 		"  - old (revoked)",
-		"  floor board-a: 0 → 5",
+		"  floor rootfs on board-a: 0 → 5",
 		"warning: targets expires 2026-05-30T09:00:00Z (in 10d)",
 		"warning: timestamp expired",
 	} {

@@ -95,8 +95,8 @@ func checkCounter(t *metadata.TargetsType, c *trust.TargetCustom) error {
 		return err
 	}
 	for _, hw := range c.HardwareIDs {
-		if f := floors[hw]; c.ReleaseCounter < f {
-			return fmt.Errorf("%w: release counter %d is below the floor %d for %s (raised by a revocation)", trust.ErrRollback, c.ReleaseCounter, f, hw)
+		if f := floors[trust.FloorKey(hw, c.Component)]; c.ReleaseCounter < f {
+			return fmt.Errorf("%w: release counter %d is below the floor %d for %s on %s (raised by a revocation)", trust.ErrRollback, c.ReleaseCounter, f, c.Component, hw)
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(t.Targets)) {
@@ -116,7 +116,8 @@ func overlaps(a, b []string) bool {
 }
 
 // Revoke removes target name and, if it was ever signed, raises the signed
-// release-counter floor of each of its hardware IDs to its counter+1, so a
+// release-counter floor of its component on each of its hardware IDs to its
+// counter+1, so a
 // device refuses it even from a stale mirror once it sees the new targets
 // (CCDS UPC05). Floors only ever go up. A target that was staged but never
 // signed is simply unstaged.
@@ -134,17 +135,18 @@ func (r *Repo) Revoke(name string) error {
 		if !wasSigned {
 			return nil
 		}
-		return raiseFloors(t, c.HardwareIDs, c.ReleaseCounter+1)
+		return raiseFloors(t, c.HardwareIDs, c.Component, c.ReleaseCounter+1)
 	})
 }
 
-func raiseFloors(t *metadata.TargetsType, hardware []string, floor uint64) error {
+func raiseFloors(t *metadata.TargetsType, hardware []string, component string, floor uint64) error {
 	floors, err := trust.Floors(t)
 	if err != nil {
 		return err
 	}
 	for _, hw := range hardware {
-		floors[hw] = max(floors[hw], floor)
+		k := trust.FloorKey(hw, component)
+		floors[k] = max(floors[k], floor)
 	}
 	trust.SetFloors(t, floors)
 	return nil
@@ -209,7 +211,7 @@ func targetInfo(name string, signed, staged *metadata.TargetFiles) (TargetInfo, 
 	return TargetInfo{Name: name, Length: tf.Length, SHA256: hex.EncodeToString(tf.Hashes["sha256"]), Custom: *c, State: state}, nil
 }
 
-// Floors returns the per-hardware release-counter floors the next signed
+// Floors returns the release-counter floors (keyed by trust.FloorKey) the next signed
 // targets will carry.
 func (r *Repo) Floors() (map[string]uint64, error) {
 	return trust.Floors(&r.targetsView().Signed)

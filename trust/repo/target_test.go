@@ -103,7 +103,8 @@ func TestAddTargetStreams(t *testing.T) {
 }
 
 // CCDS UPC05: revocation removes the target and raises the signed floor of
-// each of its hardware IDs to counter+1; floors never go down.
+// its component on each of its hardware IDs to counter+1; floors never go
+// down.
 func TestRevokeRaisesFloors(t *testing.T) {
 	f := committed(t)
 	f.release(t, "rootfs-3", custom("rootfs", 3, "board-a"))
@@ -121,14 +122,15 @@ func TestRevokeRaisesFloors(t *testing.T) {
 	}
 	floors, err := trust.Floors(&tm.Signed)
 	must(t, err)
-	if floors["board-a"] != 6 || floors["board-b"] != 6 || len(floors) != 2 {
-		t.Fatalf("floors = %v, want board-a:6 board-b:6", floors)
+	a, b := trust.FloorKey("board-a", "rootfs"), trust.FloorKey("board-b", "rootfs")
+	if floors[a] != 6 || floors[b] != 6 || len(floors) != 2 {
+		t.Fatalf("floors = %v, want %s:6 %s:6", floors, a, b)
 	}
 	// A device check agrees: counter 5 is now below the floor.
 	wantErr(t, f.r.AddTarget("rootfs-5b", failReader{t}, custom("rootfs", 5, "board-b"), nil), trust.ErrRollback)
-	// Another component on the same hardware is held to the floor too: the
-	// floor is per hardware ID.
-	wantErr(t, f.r.AddTarget("app-2", failReader{t}, custom("app", 2, "board-a"), nil), trust.ErrRollback)
+	// Another component on the same hardware is not held to the floor:
+	// revoking a rootfs release must not block the application.
+	must(t, f.r.AddTarget("app-2", bytes.NewReader(payload("a2")), custom("app", 2, "board-a"), nil))
 	must(t, f.r.AddTarget("rootfs-6", bytes.NewReader(payload("6")), custom("rootfs", 6, "board-a"), nil))
 	wantErr(t, f.r.Revoke("nonexistent"), repo.ErrUnknown)
 }

@@ -241,7 +241,7 @@ func TestRevokedRelease(t *testing.T) {
 			return err
 		}, trust.ErrNotFound},
 		{"below the signed floor", func(t *testing.T, f *fixture) error {
-			f.img.SetFloors(map[string]uint64{hardware: 3})
+			f.img.SetFloors(map[string]uint64{trust.FloorKey(hardware, component): 3})
 			f.img.Publish()
 			_, err := f.check(release)
 			return err

@@ -67,6 +67,21 @@ func ParseCSR(data []byte) (*CSR, error) {
 	return &CSR{PublicKey: req.PublicKey, PublicKeyDER: der, DeviceID: koshin.DeviceID(der)}, nil
 }
 
+// CheckDeviceKey checks that der is a PKIX public key of a kind devices
+// may enroll with, for pre-authorisation uploads.
+func CheckDeviceKey(der []byte) error {
+	if len(der) > koshin.MaxPublicKeyLen {
+		return errBadKey
+	}
+	k, err := x509.ParsePKIXPublicKey(der)
+	if err != nil || !supportedKey(k) {
+		return errBadKey
+	}
+	return nil
+}
+
+var errBadKey = errors.New("public key must be PKIX DER of an ECDSA P-256 or Ed25519 key")
+
 func supportedKey(k crypto.PublicKey) bool {
 	switch k := k.(type) {
 	case *ecdsa.PublicKey:

@@ -1,0 +1,196 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/knadh/koanf/parsers/yaml"
+	"github.com/knadh/koanf/providers/env/v2"
+	"github.com/knadh/koanf/providers/file"
+	"github.com/knadh/koanf/v2"
+
+	"github.com/koshin-ota/koshin"
+	"github.com/koshin-ota/koshin/httpapi"
+)
+
+// ServerConfig is `koshin server`'s configuration: a YAML file, then
+// KOSHIN_* environment variables, then command-line flags, each overriding
+// the one before (docs/operator-guide.md lists every key). Durations are Go
+// duration strings ("90s", "1h"). Unknown keys are errors, so a typo never
+// silently keeps a default.
+type ServerConfig struct {
+	// DataDir holds the database, the PKI and (by default) the director.
+	DataDir string `koanf:"data_dir"`
+	// DeviceListen is the device API's address (TLS, mutual TLS after
+	// enrollment); ManagementListen the management API's (TLS).
+	DeviceListen     string `koanf:"device_listen"`
+	ManagementListen string `koanf:"management_listen"`
+	// Hosts are the names and addresses devices and operators use to reach
+	// the server; the generated server certificate covers them.
+	Hosts []string     `koanf:"hosts"`
+	TLS   TLSConfig    `koanf:"tls"`
+	Image ImageConfig  `koanf:"image"`
+	Dir   DirectorConf `koanf:"director"`
+	// ContentKeysDir holds NAME.key files (64 hex digits) for encrypted
+	// releases, as `koshin release add --encrypt` writes them.
+	ContentKeysDir string `koanf:"content_keys_dir"`
+
+	PollInterval       time.Duration `koanf:"poll_interval"`
+	PollJitter         time.Duration `koanf:"poll_jitter"`
+	DirectorExpiry     time.Duration `koanf:"director_expiry"`
+	DeviceCertValidity time.Duration `koanf:"device_cert_validity"`
+	SessionLifetime    time.Duration `koanf:"session_lifetime"`
+	EngineInterval     time.Duration `koanf:"engine_interval"`
+	Lockout            LockoutConf   `koanf:"lockout"`
+	Limits             LimitsConf    `koanf:"limits"`
+	LogLevel           string        `koanf:"log_level"`
+}
+
+// TLSConfig names an operator-provided server certificate; empty means the
+// server's own CA issues one.
+type TLSConfig struct {
+	CertFile string `koanf:"cert_file"`
+	KeyFile  string `koanf:"key_file"`
+	CAFile   string `koanf:"ca_file"`
+}
+
+// ImageConfig locates the published image repository.
+type ImageConfig struct {
+	Dir string `koanf:"dir"`
+	// TrustedRoot is the image root file the server verifies imports
+	// against; empty means DIR/1.root.json (trust on first use).
+	TrustedRoot string `koanf:"trusted_root"`
+}
+
+// DirectorConf locates the director workspace and its online key.
+type DirectorConf struct {
+	Dir string `koanf:"dir"`
+	// Key is the online targets key ref; its passphrase comes from
+	// KOSHIN_PASSPHRASE or the terminal.
+	Key string `koanf:"key"`
+}
+
+// LockoutConf is the login lockout (EN 303 645 5.1-5, CCDS STS13).
+type LockoutConf struct {
+	FreeAttempts int           `koanf:"free_attempts"`
+	BaseDelay    time.Duration `koanf:"base_delay"`
+	MaxDelay     time.Duration `koanf:"max_delay"`
+}
+
+// LimitsConf is the overload protection (CCDS UPD06).
+type LimitsConf struct {
+	MaxInFlight  int           `koanf:"max_in_flight"`
+	MaxDownloads int           `koanf:"max_downloads"`
+	DeviceRate   float64       `koanf:"device_rate"`
+	DeviceBurst  int           `koanf:"device_burst"`
+	AddrRate     float64       `koanf:"addr_rate"`
+	AddrBurst    int           `koanf:"addr_burst"`
+	LoginRate    float64       `koanf:"login_rate"`
+	LoginBurst   int           `koanf:"login_burst"`
+	RetryAfter   time.Duration `koanf:"retry_after"`
+}
+
+// defaultServerConfig is what an empty configuration means.
+func defaultServerConfig() ServerConfig {
+	d := httpapi.DefaultConfig
+	l := koshin.DefaultLockoutPolicy
+	return ServerConfig{
+		DataDir:          "/var/lib/koshin",
+		DeviceListen:     ":8443",
+		ManagementListen: "127.0.0.1:8444",
+		PollInterval:     d.PollInterval,
+		PollJitter:       d.PollJitter,
+		DirectorExpiry:   d.DirectorExpiry,
+		SessionLifetime:  d.SessionLifetime,
+		EngineInterval:   15 * time.Second,
+		Lockout:          LockoutConf{FreeAttempts: l.FreeAttempts, BaseDelay: l.BaseDelay, MaxDelay: l.MaxDelay},
+		Limits: LimitsConf{MaxInFlight: d.MaxInFlight, MaxDownloads: d.MaxDownloads, DeviceRate: d.DeviceRate,
+			DeviceBurst: d.DeviceBurst, AddrRate: d.AddrRate, AddrBurst: d.AddrBurst, LoginRate: d.LoginRate,
+			LoginBurst: d.LoginBurst, RetryAfter: d.RetryAfter},
+		LogLevel: "info",
+	}
+}
+
+// loadServerConfig layers the defaults, the file (if path is set) and the
+// environment (KOSHIN_DATA_DIR, KOSHIN_LIMITS__DEVICE_RATE: "__" separates
+// levels). Flags are applied by the caller.
+func loadServerConfig(path string, environ func() []string) (ServerConfig, error) {
+	k := koanf.New(".")
+	def := defaultServerConfig()
+	if path != "" {
+		if err := k.Load(file.Provider(path), yaml.Parser()); err != nil {
+			return def, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	if err := k.Load(env.Provider(".", env.Opt{Prefix: "KOSHIN_", TransformFunc: envKey, EnvironFunc: environ}), nil); err != nil {
+		return def, fmt.Errorf("config from environment: %w", err)
+	}
+	cfg := def
+	dc := &mapstructure.DecoderConfig{
+		DecodeHook: mapstructure.ComposeDecodeHookFunc(
+			mapstructure.StringToTimeDurationHookFunc(), mapstructure.StringToSliceHookFunc(",")),
+		WeaklyTypedInput: true,
+		ErrorUnused:      true,
+	}
+	if err := k.UnmarshalWithConf("", &cfg, koanf.UnmarshalConf{DecoderConfig: dc}); err != nil {
+		return def, fmt.Errorf("config: %w", err)
+	}
+	return cfg, nil
+}
+
+// configKeys are the environment-settable keys; other KOSHIN_ variables
+// (KOSHIN_PASSPHRASE, KOSHIN_TOKEN, ...) belong to other commands.
+var configKeys = map[string]bool{}
+
+func init() {
+	for _, key := range strings.Fields(`data_dir device_listen management_listen hosts
+		tls.cert_file tls.key_file tls.ca_file image.dir image.trusted_root director.dir director.key
+		content_keys_dir poll_interval poll_jitter director_expiry device_cert_validity session_lifetime
+		engine_interval lockout.free_attempts lockout.base_delay lockout.max_delay limits.max_in_flight
+		limits.max_downloads limits.device_rate limits.device_burst limits.addr_rate limits.addr_burst
+		limits.login_rate limits.login_burst limits.retry_after log_level`) {
+		configKeys[key] = true
+	}
+}
+
+func envKey(k, v string) (string, any) {
+	key := strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(k, "KOSHIN_"), "__", "."))
+	if !configKeys[key] {
+		return "", nil
+	}
+	return key, v
+}
+
+// resolve fills paths derived from the data directory and checks the
+// result.
+func (c *ServerConfig) resolve() error {
+	if c.DataDir == "" {
+		return errors.New("config: data_dir is required")
+	}
+	if c.Dir.Dir == "" {
+		c.Dir.Dir = filepath.Join(c.DataDir, "director")
+	}
+	if c.Dir.Key == "" {
+		c.Dir.Key = filepath.Join(c.Dir.Dir, "targets.key")
+	}
+	if c.EngineInterval < time.Second {
+		return errors.New("config: engine_interval must be at least 1s")
+	}
+	return c.apiConfig().WithDefaults().Validate()
+}
+
+// apiConfig is the httpapi part.
+func (c *ServerConfig) apiConfig() httpapi.Config {
+	l := c.Limits
+	return httpapi.Config{
+		PollInterval: c.PollInterval, PollJitter: c.PollJitter, DirectorExpiry: c.DirectorExpiry,
+		MaxInFlight: l.MaxInFlight, MaxDownloads: l.MaxDownloads, DeviceRate: l.DeviceRate, DeviceBurst: l.DeviceBurst,
+		AddrRate: l.AddrRate, AddrBurst: l.AddrBurst, LoginRate: l.LoginRate, LoginBurst: l.LoginBurst, RetryAfter: l.RetryAfter,
+		Lockout:         koshin.LockoutPolicy{FreeAttempts: c.Lockout.FreeAttempts, BaseDelay: c.Lockout.BaseDelay, MaxDelay: c.Lockout.MaxDelay},
+		SessionLifetime: c.SessionLifetime,
+	}
+}

@@ -1,0 +1,158 @@
+package httpapi
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/koshin-ota/koshin"
+	"github.com/koshin-ota/koshin/deviceapi"
+)
+
+// checkIn takes a device's signed report (CCDS SSS01, SSS04: only the
+// device could have written it), stores it as the device's inventory and
+// security state, and answers with the poll schedule and, when the device
+// has an update to work on, director metadata signed for this device and
+// the nonce it just sent.
+func (s *Server) checkIn(w http.ResponseWriter, r *http.Request, d *koshin.Device) error {
+	rep, err := s.readReport(w, r, d)
+	if err != nil {
+		s.Metrics.reject(apiDevice, "invalid-report")
+		return err
+	}
+	now := s.now()
+	if _, err := s.Store.RecordDeviceReport(r.Context(), d.ID, inventoryOf(rep), now); err != nil {
+		return err
+	}
+	resp := deviceapi.CheckInResponse{PollInterval: s.pollInterval(d), PollJitter: s.pollJitter(d)}
+	offer, err := s.Rollouts.Instruction(r.Context(), d.ID, now)
+	if err != nil {
+		return err
+	}
+	answer := "none"
+	if offer != nil {
+		if err := s.direct(r.Context(), &resp, d, rep.Nonce, offer, now); err != nil {
+			return err
+		}
+		if resp.Director != nil {
+			answer = "offer"
+		}
+	}
+	s.Metrics.checkins.WithLabelValues(answer).Inc()
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+// readReport decodes the envelope, verifies the signature over the exact
+// report bytes with the enrolled key, then decodes and validates the report
+// and checks that it speaks for this device.
+func (s *Server) readReport(w http.ResponseWriter, r *http.Request, d *koshin.Device) (*deviceapi.Report, error) {
+	var ci deviceapi.CheckIn
+	if err := decodeJSON(w, r, &ci, deviceapi.MaxRequestBody); err != nil {
+		return nil, err
+	}
+	return checkReport(&ci, d)
+}
+
+// checkReport is the pure part of readReport, shared with the fuzz test.
+func checkReport(ci *deviceapi.CheckIn, d *koshin.Device) (*deviceapi.Report, error) {
+	if err := ci.Validate(); err != nil {
+		return nil, koshin.Errorf(koshin.EINVALID, "Check-in: %v.", err)
+	}
+	if !verifyReport(d.PublicKey, ci.Report, ci.Signature) {
+		return nil, koshin.Errorf(koshin.EINVALID, "The report signature does not verify with this device's key.")
+	}
+	var rep deviceapi.Report
+	if err := decodeStrict(ci.Report, &rep); err != nil {
+		return nil, koshin.Errorf(koshin.EINVALID, "Report: %s", koshin.ErrorMessage(err))
+	}
+	if err := rep.Validate(); err != nil {
+		return nil, koshin.Errorf(koshin.EINVALID, "Report: %v.", err)
+	}
+	if !printableASCII(rep.Nonce) {
+		return nil, koshin.Errorf(koshin.EINVALID, "Report: the nonce must be printable ASCII.")
+	}
+	if rep.DeviceID != d.ID || rep.HardwareID != d.HardwareID {
+		return nil, koshin.Errorf(koshin.EINVALID, "The report names another device or hardware ID than the one enrolled.")
+	}
+	inv := inventoryOf(&rep)
+	if err := inv.Validate(); err != nil {
+		return nil, err
+	}
+	return &rep, nil
+}
+
+// verifyReport checks sig over msg with a PKIX public key: Ed25519 over the
+// bytes, ECDSA (ASN.1) over their SHA-256, as deviceapi.CheckIn documents.
+func verifyReport(pkix, msg, sig []byte) bool {
+	pub, err := x509.ParsePKIXPublicKey(pkix)
+	if err != nil {
+		return false
+	}
+	switch k := pub.(type) {
+	case ed25519.PublicKey:
+		return ed25519.Verify(k, msg, sig)
+	case *ecdsa.PublicKey:
+		sum := sha256.Sum256(msg)
+		return ecdsa.VerifyASN1(k, sum[:], sig)
+	}
+	return false
+}
+
+// inventoryOf converts the wire report into the domain inventory.
+func inventoryOf(rep *deviceapi.Report) koshin.Inventory {
+	inv := koshin.Inventory{
+		Components: make([]koshin.Component, len(rep.Components)),
+		Slot:       koshin.SlotState{Active: rep.Slot.Active, Trial: rep.Slot.Trial, Healthy: rep.Slot.Healthy},
+		Settings: koshin.AgentSettings{UpdatesEnabled: rep.Settings.UpdatesEnabled, Automatic: rep.Settings.Automatic,
+			Notifications: rep.Settings.Notifications, NotifyTarget: rep.Settings.NotifyTarget},
+		Security: koshin.SecurityState{BootIntegrity: koshin.BootIntegrity(rep.Security.BootIntegrity),
+			FailedVerifications: rep.Security.FailedVerifications, Lockouts: rep.Security.Lockouts, Restricted: rep.Security.Restricted},
+		AgentVersion: rep.AgentVersion,
+	}
+	for i, c := range rep.Components {
+		inv.Components[i] = koshin.Component{Name: c.Name, Version: c.Version, ReleaseCounter: c.ReleaseCounter, Target: c.Target}
+	}
+	if rep.Update != nil {
+		inv.Update = &koshin.UpdateProgress{Target: rep.Update.Target, State: rep.Update.State}
+	}
+	inv.Normalize()
+	return inv
+}
+
+func (s *Server) pollInterval(d *koshin.Device) int {
+	iv := s.Config.PollInterval
+	if d.PollInterval != 0 {
+		iv = d.PollInterval
+	}
+	return int(iv / time.Second)
+}
+
+// pollJitter never exceeds the device's interval.
+func (s *Server) pollJitter(d *koshin.Device) int {
+	return min(int(s.Config.PollJitter/time.Second), s.pollInterval(d))
+}
+
+// rawJSON is compact JSON for the response's director field.
+func rawJSON(b []byte) json.RawMessage {
+	var buf bytes.Buffer
+	if json.Compact(&buf, b) != nil {
+		return b
+	}
+	return buf.Bytes()
+}
+
+// printableASCII is what the director accepts as a nonce.
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}

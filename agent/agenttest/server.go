@@ -2,7 +2,6 @@ package agenttest
 
 import (
 	"context"
-	"crypto"
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
@@ -180,10 +179,4 @@ func (s *Server) Reports() []deviceapi.Report {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]deviceapi.Report(nil), s.reports...)
-}
-
-// PublicKeyOf returns an Ed25519 signer's public key (helper for tests).
-func PublicKeyOf(s crypto.Signer) ed25519.PublicKey {
-	pk, _ := s.Public().(ed25519.PublicKey)
-	return pk
 }

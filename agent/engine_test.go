@@ -284,3 +284,36 @@ func (g *gatedServer) CheckIn(ctx context.Context, c deviceapi.CheckIn) (devicea
 	g.done.Store(true)
 	return resp, err
 }
+
+// Reports queued while the server is unreachable survive reboots and are
+// delivered once, when it is back (EN 303 645 5.9-2).
+func TestReportsSurviveRestart(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t, false)
+	s := w.newSim(t, 12, 3)
+	defer s.cleanup()
+	e := s.boot(ctx)
+	if _, err := e.Poll(ctx); !errors.Is(err, agent.ErrReboot) {
+		t.Fatalf("poll: %v", err)
+	}
+	e.Close()
+	s.srv.SetOffline(true)
+	e = s.boot(ctx) // trial boot: health check, commit, report queued
+	st, _ := e.Status(ctx)
+	e.Close()
+	if st.Tx.State != agent.StateCommitted || st.Outbox == 0 {
+		t.Fatalf("state %s with %d queued reports, want committed with the report queued", st.Tx.State, st.Outbox)
+	}
+	if _, err := s.d.PowerOn(); err != nil { // power cycle while offline
+		t.Fatal(err)
+	}
+	s.srv.SetOffline(false)
+	e = s.boot(ctx)
+	defer e.Close()
+	if n := s.srv.Count(deviceapi.EventCommitted); n != 1 {
+		t.Fatalf("server has %d committed reports, want 1", n)
+	}
+	if st, _ := e.Status(ctx); st.Outbox != 0 {
+		t.Fatalf("%d reports still queued", st.Outbox)
+	}
+}

@@ -81,6 +81,7 @@ func TestInventoryDigestIgnoresComponentOrder(t *testing.T) {
 func TestSelectorMatches(t *testing.T) {
 	d := MustDevice(t, "SN-1", "board-a")
 	d.Group, d.Tags = "plant-7", []string{"region=eu", "line-2"}
+	d.Inventory.Settings.UpdatesEnabled = true
 	rel := &koshin.Release{HardwareIDs: []string{"board-a"}}
 	tests := []struct {
 		sel  koshin.Selector
@@ -105,6 +106,11 @@ func TestSelectorMatches(t *testing.T) {
 	if (&koshin.Selector{All: true}).Eligible(d, &koshin.Release{HardwareIDs: []string{"board-b"}}) {
 		t.Error("device eligible for a release of other hardware")
 	}
+	d.Inventory.Settings.UpdatesEnabled = false
+	if !(&koshin.Selector{All: true}).Targets(d, rel) || (&koshin.Selector{All: true}).Eligible(d, rel) {
+		t.Error("a device with updates switched off must be targeted but not eligible (CCDS UPE05)")
+	}
+	d.Inventory.Settings.UpdatesEnabled = true
 	d.Status = koshin.DeviceDecommissioned
 	if (&koshin.Selector{All: true}).Eligible(d, rel) {
 		t.Error("decommissioned device eligible")

@@ -66,8 +66,18 @@ func (s *Selector) Matches(d *Device) bool {
 
 func anyOrEmpty(set []string, v string) bool { return len(set) == 0 || slices.Contains(set, v) }
 
-// Eligible reports whether d may take part in a rollout of release r with
-// selector s: active, selected and fitting the release's hardware.
-func (s *Selector) Eligible(d *Device, r *Release) bool {
+// Targets reports whether a rollout of release r with selector s is aimed
+// at d: active, selected and fitting the release's hardware.
+func (s *Selector) Targets(d *Device, r *Release) bool {
 	return d.Status == DeviceActive && r.Fits(d.HardwareID) && s.Matches(d)
+}
+
+// Eligible reports whether d takes part in a rollout of r with selector s:
+// targeted, and with updates switched on in its agent (CCDS UPE05). A device
+// that switched updates off would never start, go silent and count as a
+// failure against a rollout it was never going to join. A device that has
+// not reported its settings yet is not eligible either: agents report at
+// their first check-in, before any rollout can reach them.
+func (s *Selector) Eligible(d *Device, r *Release) bool {
+	return s.Targets(d, r) && d.Inventory.Settings.UpdatesEnabled
 }

@@ -88,9 +88,9 @@ func (s *Service) preview(ctx context.Context, r *koshin.Rollout, rel *koshin.Re
 	var cands []koshin.Candidate
 	err := s.selected(ctx, &r.Selector, func(d *koshin.Device) {
 		switch {
-		case Eligible(d, rel, &r.Selector):
-			cands = append(cands, koshin.Candidate{DeviceID: d.ID, Stratum: koshin.Stratum(d, r.StratifyTags)})
 		case r.Selector.Eligible(d, rel):
+			cands = append(cands, koshin.Candidate{DeviceID: d.ID, Stratum: koshin.Stratum(d, r.StratifyTags)})
+		case r.Selector.Targets(d, rel):
 			plan.UpdatesDisabled++
 		}
 	})
@@ -111,15 +111,6 @@ func (s *Service) preview(ctx context.Context, r *koshin.Rollout, rel *koshin.Re
 		plan.Phases[m.Phase].Strata[strata[m.DeviceID]]++
 	}
 	return plan, nil
-}
-
-// Eligible reports whether d can take part in a rollout of rel with
-// selector sel: active, selected, fitting the release's hardware, and with
-// updates switched on in its agent (CCDS UPE05). A device that has
-// switched updates off would never start, go silent and count as a
-// failure against a rollout it was never going to join.
-func Eligible(d *koshin.Device, rel *koshin.Release, sel *koshin.Selector) bool {
-	return sel.Eligible(d, rel) && d.Inventory.Settings.UpdatesEnabled
 }
 
 // selected calls fn for every active device the selector may match:

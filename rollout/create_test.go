@@ -46,9 +46,7 @@ func TestCreatePlan(t *testing.T) {
 	}
 	st := f.stats(r.ID, 1)
 	if st.Members != plan.Phases[1].Devices {
-		// The store plans over koshin.Selector.Eligible, which does not yet
-		// look at the agent's updates setting.
-		t.Skipf("store planned %d devices for phase 2, preview %d: StartRollout still includes devices with updates off", st.Members, plan.Phases[1].Devices)
+		t.Fatalf("store planned %d devices for phase 2, preview %d: devices with updates off must be left out by both", st.Members, plan.Phases[1].Devices)
 	}
 }
 

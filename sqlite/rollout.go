@@ -214,14 +214,19 @@ func eligibleCandidates(ctx context.Context, tx *sql.Tx, r *koshin.Rollout, rel 
 	var q query
 	q.where("status = 'active'")
 	q.where("hardware_id IN (SELECT hardware_id FROM release_hardware WHERE release_name = " + q.arg(rel.Name) + ")")
-	rows, err := tx.QueryContext(ctx, `SELECT id, hardware_id, group_name, tags, status FROM devices`+q.clause()+` ORDER BY id`, q.args...)
+	// The inventory is read for the agent's updates setting, which
+	// Selector.Eligible checks (CCDS UPE05).
+	rows, err := tx.QueryContext(ctx, `SELECT id, hardware_id, group_name, tags, status, inventory FROM devices`+q.clause()+` ORDER BY id`, q.args...)
 	if err != nil {
 		return nil, err
 	}
 	devices, err := collect(rows, func(s scanner) (*koshin.Device, error) {
 		var d koshin.Device
-		var tags string
-		if err := s.Scan(&d.ID, &d.HardwareID, &d.Group, &tags, &d.Status); err != nil {
+		var tags, inv string
+		if err := s.Scan(&d.ID, &d.HardwareID, &d.Group, &tags, &d.Status, &inv); err != nil {
+			return nil, err
+		}
+		if err := fromJSON(inv, &d.Inventory); err != nil {
 			return nil, err
 		}
 		return &d, fromJSON(tags, &d.Tags)

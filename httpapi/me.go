@@ -20,8 +20,13 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request, p *princ
 	if err := decodeJSON(w, r, &req, maxSmallBody); err != nil {
 		return err
 	}
-	if len(req.Current) > password.MaxLen {
-		return koshin.Errorf(koshin.EINVALID, "The current password is too long.")
+	if req.Current == "" || len(req.Current) > password.MaxLen {
+		return koshin.Errorf(koshin.EINVALID, "The current password is required (at most %d bytes).", password.MaxLen)
+	}
+	// The new password is checked first, so a request that would fail
+	// anyway never counts as a failed attempt at the current one.
+	if err := password.Check(p.Operator, req.New); err != nil {
+		return err
 	}
 	if err := s.reauthenticate(r, p, req.Current); err != nil {
 		return err
@@ -133,8 +138,8 @@ func (s *Server) removeTOTP(w http.ResponseWriter, r *http.Request, p *principal
 	if err := decodeJSON(w, r, &req, maxSmallBody); err != nil {
 		return err
 	}
-	if len(req.Password) > password.MaxLen {
-		return koshin.Errorf(koshin.EINVALID, "The password is too long.")
+	if req.Password == "" || len(req.Password) > password.MaxLen {
+		return koshin.Errorf(koshin.EINVALID, "The password is required (at most %d bytes).", password.MaxLen)
 	}
 	if err := s.reauthenticate(r, p, req.Password); err != nil {
 		return err

@@ -77,11 +77,19 @@ type e2eRelease struct {
 	counter uint64
 }
 
+// e2eOpts vary the fixture.
+type e2eOpts struct {
+	// config adjusts the server configuration before the first start.
+	config func(*ServerConfig)
+	// noAdmin leaves the installation as the first start does: no account.
+	noAdmin bool
+}
+
 // newE2E builds the image repository, prepares the data directory with
-// the real init command, starts the real server on 127.0.0.1:0 and creates
-// an administrator with a random password, the way `koshin admin create`
-// does.
-func newE2E(t *testing.T, opt func(*ServerConfig), rels ...e2eRelease) *e2e {
+// the real init command, starts the real server on 127.0.0.1:0 and
+// (unless opts.noAdmin) creates an administrator with a random password,
+// the way `koshin admin create` does.
+func newE2E(t *testing.T, opts e2eOpts, rels ...e2eRelease) *e2e {
 	t.Helper()
 	e := &e2e{t: t, clock: &fakeClock{t: e2eStart}, dir: t.TempDir()}
 	e.published = filepath.Join(e.dir, "published")
@@ -94,8 +102,8 @@ func newE2E(t *testing.T, opt func(*ServerConfig), rels ...e2eRelease) *e2e {
 	cfg.DataDir = filepath.Join(e.dir, "data")
 	cfg.DeviceListen, cfg.ManagementListen = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Image.Dir = e.published
-	if opt != nil {
-		opt(&cfg)
+	if opts.config != nil {
+		opts.config(&cfg)
 	}
 	if err := m.initServer(context.Background(), cfg, trust.ChannelRelease, ""); err != nil {
 		t.Fatal(err)
@@ -107,6 +115,9 @@ func newE2E(t *testing.T, opt func(*ServerConfig), rels ...e2eRelease) *e2e {
 	}
 	t.Cleanup(func() { e.srv.Close() })
 	e.caPool = e.srv.PKI.ServerPool()
+	if opts.noAdmin {
+		return e
+	}
 	e.adminPW = hex.EncodeToString(randomBytes(12))
 	if err := createOperator(context.Background(), e.srv.Store, "root-admin", koshin.RoleAdmin, e.adminPW, cheapPassword); err != nil {
 		t.Fatal(err)

@@ -31,7 +31,7 @@ import (
 // and that every state change is in the hash-chained audit log (CCDS
 // STS14).
 func TestEndToEndRollout(t *testing.T) {
-	e := newE2E(t, nil, e2eRelease{name: "fw-2.0", hw: []string{"board-a"}, counter: 2})
+	e := newE2E(t, e2eOpts{}, e2eRelease{name: "fw-2.0", hw: []string{"board-a"}, counter: 2})
 	admin := e.adminToken()
 
 	var imported struct{ Imported []string }

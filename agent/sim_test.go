@@ -197,7 +197,7 @@ func (s *sim) config() agent.Config {
 	w := s.w
 	v, err := verify.New(verify.Config{Device: s.dev, Dir: s.d.MetaDir,
 		ImageURL: w.img.MetadataURL(), DirectorURL: w.dir.MetadataURL(), TargetsURL: w.img.TargetsURL(),
-		Fetcher: trusttest.Mux{w.img, w.dir}, Now: w.clock.Now})
+		Fetcher: trusttest.Mux{w.img, w.dir}, Now: w.clock.Now, WriteFile: s.d.WriteMetadata})
 	if err != nil {
 		s.tb.Fatal(err)
 	}

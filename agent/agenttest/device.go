@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 
 	"github.com/koshin-ota/koshin/agent"
+	"github.com/koshin-ota/koshin/internal/atomicfile"
 )
 
 // Device is a simulated device: bootloader environment, two slots and a
@@ -64,6 +65,17 @@ func (d *Device) Reboot() (string, error) {
 		return "", err
 	}
 	return d.PowerOn()
+}
+
+// WriteMetadata is the trust core's metadata write (verify.Config.WriteFile)
+// with a power-cut point before each file, so every persisted metadata file
+// is a cut point of its own. The write itself is atomic (temp file, fsync,
+// rename, fsync dir): a cut before it leaves the previous file.
+func (d *Device) WriteMetadata(name string, data []byte, perm os.FileMode) error {
+	if err := d.Inj.Point("metadata write " + filepath.Base(name)); err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(name, data, perm)
 }
 
 // Counter is the device's file counter, read through the device's state FS.

@@ -108,4 +108,3 @@ func BenchmarkRefreshImage10k(b *testing.B) {
 	}
 	b.ReportMetric(float64(size), "targets-bytes")
 }
-

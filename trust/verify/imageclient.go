@@ -54,7 +54,7 @@ func InitImageClient(dir string, root []byte) error {
 	if len(root) > DefaultMaxRootSize {
 		return fmt.Errorf("%w: root is %d bytes, limit %d", trust.ErrTooLong, len(root), DefaultMaxRootSize)
 	}
-	s := store{dir}
+	s := store{dir: dir}
 	if err := s.mkdir(); err != nil {
 		return err
 	}
@@ -80,7 +80,7 @@ func NewImageClient(cfg ImageConfig) (*ImageClient, error) {
 		policy = &rootPolicy{channel: cfg.Channel, roles: imageRoles}
 	}
 	c := &ImageClient{targetsURL: cfg.TargetsURL, repo: imageRepo{log: cfg.Logger, rootChain: rootChain{
-		store: store{cfg.Dir}, url: cfg.MetadataURL, fetch: cfg.Fetcher,
+		store: store{dir: cfg.Dir}, url: cfg.MetadataURL, fetch: cfg.Fetcher,
 		limits: cfg.Limits.withDefaults(), policy: policy, now: cfg.Now}}}
 	return c, nil
 }

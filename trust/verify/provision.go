@@ -26,8 +26,8 @@ func Provision(dir string, imageRoot, directorRoot []byte, channel trust.Channel
 	if err := channel.Validate(); err != nil {
 		return err
 	}
-	img := store{filepath.Join(dir, imageSubdir)}
-	dirs := store{filepath.Join(dir, directorSubdir)}
+	img := store{dir: filepath.Join(dir, imageSubdir)}
+	dirs := store{dir: filepath.Join(dir, directorSubdir)}
 	done, err := img.exists(metadata.ROOT)
 	if err != nil {
 		return fmt.Errorf("provision: %w", err)

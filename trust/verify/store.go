@@ -17,7 +17,12 @@ import (
 // <role>.json per role (non-versioned names, as the TUF client workflow and
 // the conformance suite expect). Every write is atomic and durable: a power
 // cut leaves either the previous trusted file or the new one.
-type store struct{ dir string }
+type store struct {
+	dir string
+	// writeFile replaces a file atomically; nil means atomicfile.WriteFile.
+	// Fault-injection tests pass their own to cut power at every write.
+	writeFile func(name string, data []byte, perm os.FileMode) error
+}
 
 // Subdirectories of Config.Dir.
 const (
@@ -48,6 +53,9 @@ func (s store) read(role string, max int64) ([]byte, error) {
 }
 
 func (s store) write(role string, data []byte) error {
+	if s.writeFile != nil {
+		return s.writeFile(s.path(role), data, 0o600)
+	}
 	return atomicfile.WriteFile(s.path(role), data, 0o600)
 }
 

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/url"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -33,6 +34,10 @@ type Config struct {
 	// Logger receives debug records (e.g. persisted metadata set aside
 	// during fast-forward recovery); nil discards them.
 	Logger *slog.Logger
+	// WriteFile, if set, replaces atomicfile.WriteFile for every persisted
+	// metadata file. It must be just as atomic and durable; it exists so
+	// that power-cut tests can make each metadata write a cut point.
+	WriteFile func(name string, data []byte, perm os.FileMode) error
 }
 
 func (c *Config) validate() error {
@@ -88,10 +93,10 @@ func New(cfg Config) (*Verifier, error) {
 	ch := cfg.Device.Channel
 	v := &Verifier{cfg: cfg, installed: maps.Clone(cfg.Device.Installed)}
 	v.image = imageRepo{log: cfg.Logger, rootChain: rootChain{
-		store: store{filepath.Join(cfg.Dir, imageSubdir)}, url: cfg.ImageURL, fetch: cfg.Fetcher,
+		store: store{filepath.Join(cfg.Dir, imageSubdir), cfg.WriteFile}, url: cfg.ImageURL, fetch: cfg.Fetcher,
 		limits: cfg.Limits, policy: &rootPolicy{channel: ch, roles: imageRoles}, now: cfg.Now}}
 	v.director = rootChain{
-		store: store{filepath.Join(cfg.Dir, directorSubdir)}, url: cfg.DirectorURL, fetch: cfg.Fetcher,
+		store: store{filepath.Join(cfg.Dir, directorSubdir), cfg.WriteFile}, url: cfg.DirectorURL, fetch: cfg.Fetcher,
 		limits: cfg.Limits, policy: &rootPolicy{channel: ch, roles: directorRoles}, now: cfg.Now}
 	for _, c := range []*rootChain{&v.image.rootChain, &v.director} {
 		if _, err := c.open(); err != nil {

@@ -75,9 +75,10 @@ func TestResumeAfterRestart(t *testing.T) {
 	w := newWorld(t, false)
 	s := w.newSim(t, 2, 3)
 	defer s.cleanup()
-	// Point 15 is a slot write after three checkpoints (see the dry run
-	// in TestPowerCutEverywhere: writes, sync, journal per 8 KiB).
-	s.d.Inj.CutAt(15)
+	// Point 19 is a slot write after three checkpoints (see the dry run
+	// in TestPowerCutEverywhere: five metadata writes, then writes, sync,
+	// journal per 8 KiB).
+	s.d.Inj.CutAt(19)
 	s.converge(ctx)
 	if v := s.verdict(); v != "committed-new" {
 		t.Fatalf("ended %s", v)

@@ -29,8 +29,24 @@ test-integration:
 	$(GO) vet -tags pkcs11 ./...
 	$(GO) test -tags pkcs11 -count=1 ./...
 
+# bench: the figures of docs/benchmarks.md (each section there names its
+# exact command; this runs them all).
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 3x ./trust/...
+	$(GO) test -run '^$$' -bench 'SHA256|PayloadReader|DecryptVerify' -benchtime 3x -count 3 ./trust/verify
+	$(GO) test -run '^$$' -bench 'RefreshImage10k' -benchtime 5x -count 3 ./trust/verify
+	$(GO) test -run '^$$' -bench . -benchmem ./trust/encryption
+	$(GO) test -run '^$$' -bench DirectorSignTargets -count 3 ./trust/repo
+
+# fuzz: every fuzz target for FUZZTIME each (seed corpora also run in
+# `make test`). Minimisation is bounded so large inputs don't eat the budget.
+FUZZTIME ?= 10s
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 50x $$pkg || exit 1; \
+	  done; \
+	done
 
 cross:
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -o $(BIN)/linux-arm64/ ./cmd/koshin-agent

@@ -13,7 +13,9 @@ import (
 	"github.com/koshin-ota/koshin"
 )
 
-func pgErr(code string) error { return fmt.Errorf("exec: %w", &pgconn.PgError{Code: code, Message: "test"}) }
+func pgErr(code string) error {
+	return fmt.Errorf("exec: %w", &pgconn.PgError{Code: code, Message: "test"})
+}
 
 func TestMapError(t *testing.T) {
 	tests := []struct {

@@ -100,9 +100,13 @@ func (l *Lock) Unlock() error {
 }
 
 // watch pings the session every interval and closes lost when a ping
-// fails or takes longer than the interval.
+// fails or goes unanswered for pingTimeout. The timeout is generous (a busy
+// server must not cost the lock) but well below the server's own dead-peer
+// detection (see lockConnConfig), so a holder cut off from the database
+// stops before the server hands the lock to someone else.
 func (l *Lock) watch(interval time.Duration) {
 	defer close(l.done)
+	pingTimeout := max(2*interval, 3*time.Second)
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -111,7 +115,7 @@ func (l *Lock) watch(interval time.Duration) {
 			return
 		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), interval)
+		ctx, cancel := context.WithTimeout(context.Background(), pingTimeout)
 		err := l.conn.Ping(ctx)
 		cancel()
 		if err != nil {

@@ -41,29 +41,49 @@ func (db *DB) AssignNext(ctx context.Context, id int64, phase, n int, now time.T
 		if r.State != koshin.RolloutRunning || r.Phase != phase {
 			return koshin.Errorf(koshin.ECONFLICT, "Rollout %d is %s in phase %d, not running in phase %d.", id, r.State, r.Phase, phase)
 		}
-		if err := skipRetired(ctx, tx, id, phase); err != nil {
+		if out, err = assignBatch(ctx, tx, r, n, now); err != nil {
 			return err
 		}
-		ids, err := nextMembers(ctx, tx, id, phase, n)
-		if err != nil {
-			return err
-		}
-		active, err := lockActiveDevices(ctx, tx, ids)
-		if err != nil {
-			return err
-		}
-		if out, err = assignMembers(ctx, tx, r, active, now); err != nil {
-			return err
-		}
-		// Report in plan order, as the interface promises.
-		rank := make(map[string]int, len(ids))
-		for i, d := range ids {
-			rank[d] = i
-		}
-		slices.SortFunc(out, func(a, b *koshin.Assignment) int { return rank[a.DeviceID] - rank[b.DeviceID] })
 		return nil
 	})
 	return out, err
+}
+
+// assignBatch assigns up to n members of the rollout's current phase. A
+// pass can come up short when devices were decommissioned or assigned by
+// another rollout after the plan was read; those leave the candidate list
+// (retired, or busy), so the next pass draws further members. Every pass
+// either assigns or removes a candidate, or stops, so the loop ends.
+func assignBatch(ctx context.Context, tx *sql.Tx, r *koshin.Rollout, n int, now time.Time) ([]*koshin.Assignment, error) {
+	var out []*koshin.Assignment
+	rank := map[string]int{}
+	for len(out) < n {
+		if err := skipRetired(ctx, tx, r.ID, r.Phase); err != nil {
+			return nil, err
+		}
+		ids, err := nextMembers(ctx, tx, r.ID, r.Phase, n-len(out))
+		if err != nil || len(ids) == 0 {
+			return out, err
+		}
+		for _, d := range ids {
+			rank[d] = len(rank)
+		}
+		active, err := lockActiveDevices(ctx, tx, ids)
+		if err != nil {
+			return nil, err
+		}
+		got, err := assignMembers(ctx, tx, r, active, now)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, got...)
+		if len(got) == 0 && len(active) == len(ids) {
+			break // all busy elsewhere; they wait for a later call
+		}
+	}
+	// Report in plan order, as the interface promises.
+	slices.SortFunc(out, func(a, b *koshin.Assignment) int { return rank[a.DeviceID] - rank[b.DeviceID] })
+	return out, nil
 }
 
 // skipRetired drops decommissioned devices from the phase's plan.

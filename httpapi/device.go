@@ -27,7 +27,7 @@ func (s *Server) DeviceHandler() http.Handler {
 	mux.Handle("GET "+deviceapi.PathDirector+"{file}", dl(s.device(s.directorRoot)))
 	mux.Handle("GET "+deviceapi.PathTargets+"{file}", dl(s.device(s.targetFile)))
 	mux.Handle("GET /healthz", http.HandlerFunc(s.healthz))
-	return s.Metrics.observe(apiDevice, mux, s.limitSource(apiDevice, s.routeOr404(mux)))
+	return s.Metrics.observe(apiDevice, s.limitSource(apiDevice, s.routeOr404(mux)))
 }
 
 // handle adapts an error-returning handler.

@@ -2,10 +2,10 @@ package httpapi
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/json"
 	"net/http"
 	"time"
@@ -56,15 +56,18 @@ func (s *Server) readReport(w http.ResponseWriter, r *http.Request, d *koshin.De
 	if err := decodeJSON(w, r, &ci, deviceapi.MaxRequestBody); err != nil {
 		return nil, err
 	}
-	return checkReport(&ci, d)
+	// The certificate's key, parsed once per connection by the TLS layer,
+	// is the enrolled key: authDevice found the device by its hash.
+	return checkReport(&ci, d, r.TLS.PeerCertificates[0].PublicKey)
 }
 
 // checkReport is the pure part of readReport, shared with the fuzz test.
-func checkReport(ci *deviceapi.CheckIn, d *koshin.Device) (*deviceapi.Report, error) {
+// key is d's public key.
+func checkReport(ci *deviceapi.CheckIn, d *koshin.Device, key crypto.PublicKey) (*deviceapi.Report, error) {
 	if err := ci.Validate(); err != nil {
 		return nil, koshin.Errorf(koshin.EINVALID, "Check-in: %v.", err)
 	}
-	if !verifyReport(d.PublicKey, ci.Report, ci.Signature) {
+	if !verifyReport(key, ci.Report, ci.Signature) {
 		return nil, koshin.Errorf(koshin.EINVALID, "The report signature does not verify with this device's key.")
 	}
 	var rep deviceapi.Report
@@ -87,13 +90,9 @@ func checkReport(ci *deviceapi.CheckIn, d *koshin.Device) (*deviceapi.Report, er
 	return &rep, nil
 }
 
-// verifyReport checks sig over msg with a PKIX public key: Ed25519 over the
-// bytes, ECDSA (ASN.1) over their SHA-256, as deviceapi.CheckIn documents.
-func verifyReport(pkix, msg, sig []byte) bool {
-	pub, err := x509.ParsePKIXPublicKey(pkix)
-	if err != nil {
-		return false
-	}
+// verifyReport checks sig over msg: Ed25519 over the bytes, ECDSA (ASN.1)
+// over their SHA-256, as deviceapi.CheckIn documents.
+func verifyReport(pub crypto.PublicKey, msg, sig []byte) bool {
 	switch k := pub.(type) {
 	case ed25519.PublicKey:
 		return ed25519.Verify(k, msg, sig)

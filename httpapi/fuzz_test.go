@@ -171,7 +171,7 @@ func FuzzCheckIn(f *testing.F) {
 	ci, _ := deviceapi.SignReport(key, rep)
 	good, _ := json.Marshal(ci)
 	fuzzJSON(f, []string{string(good), `{"report":{},"signature":"AQ=="}`}, func(v *deviceapi.CheckIn) error {
-		got, err := checkReport(v, dev)
+		got, err := checkReport(v, dev, key.Public())
 		if err == nil && (got.DeviceID != dev.ID || !printableASCII(got.Nonce)) {
 			panic("accepted a report not bound to the device")
 		}

@@ -28,7 +28,8 @@ type Metrics struct {
 }
 
 // NewMetrics registers the server's metrics, the Go runtime and process
-// collectors, and a collector of rollout states read from st at scrape time.
+// collectors, and (st not nil) a collector of rollout states read from st
+// at scrape time.
 func NewMetrics(st koshin.RolloutStore) *Metrics {
 	reg := prometheus.NewRegistry()
 	m := &Metrics{
@@ -54,8 +55,10 @@ func NewMetrics(st koshin.RolloutStore) *Metrics {
 		}, []string{"type"}),
 	}
 	reg.MustRegister(m.requests, m.checkins, m.enrollments, m.rejections, m.logins, m.events,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		&rolloutCollector{store: st})
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if st != nil {
+		reg.MustRegister(&rolloutCollector{store: st})
+	}
 	return m
 }
 
@@ -68,12 +71,12 @@ func (m *Metrics) handler() http.Handler {
 
 // observe wraps next to record latency by route pattern (never the raw
 // path, whose device IDs would explode the label set).
-func (m *Metrics) observe(api string, mux *http.ServeMux, next http.Handler) http.Handler {
+func (m *Metrics) observe(api string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(sw, r)
-		_, pattern := mux.Handler(r)
+		pattern := r.Pattern // set by the mux while routing
 		if pattern == "" {
 			pattern = "unmatched"
 		}

@@ -129,5 +129,5 @@ func (s *Server) ManagementHandler() http.Handler {
 		mux.Handle(rt.Method+" "+rt.Path, s.guard(rt))
 	}
 	h := s.admit(apiManagement, s.mgmtAdmission, s.routeOr404(mux))
-	return s.Metrics.observe(apiManagement, mux, s.limitSource(apiManagement, h))
+	return s.Metrics.observe(apiManagement, s.limitSource(apiManagement, h))
 }

@@ -147,6 +147,23 @@ func TestEndToEndRollout(t *testing.T) {
 
 	e.recoverFromHalt(admin, id, late, phase2)
 	e.checkAudit(admin, id, devs)
+	e.checkMetrics(admin)
+}
+
+// checkMetrics: the Prometheus endpoint reports what happened.
+func (e *e2e) checkMetrics(admin string) {
+	body := string(e.must(e.call("GET", "/metrics", admin, nil), 200).Body)
+	for _, want := range []string{
+		`koshin_checkins_total{answer="offer"}`, `koshin_checkins_total{answer="none"}`,
+		`koshin_enrollments_total{method="preauthorized",result="ok"} 5`, `koshin_enrollments_total{method="token",result="ok"} 5`,
+		`koshin_enrollments_total{method="token",result="denied"} 1`, `koshin_rollouts{state="aborted"} 1`,
+		`koshin_device_events_total{type="committed"}`, `koshin_logins_total{result="ok"}`,
+		`koshin_http_request_duration_seconds_count{api="device",code="200",route="POST /device/v1/checkin"}`,
+	} {
+		if !strings.Contains(body, want) {
+			e.t.Errorf("metrics lack %s", want)
+		}
+	}
 }
 
 // enrollFleet enrolls n devices: the first half by a pre-authorisation CSV

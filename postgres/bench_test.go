@@ -120,3 +120,62 @@ func BenchmarkTouchDevicesBatch(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkFootprint measures the database space a fleet takes, for
+// sizing: bytes per device (row, tags, indexes), per stored event, per
+// inventory report and per assignment with its plan row. It builds one
+// fleet whatever b.N is; run it with -benchtime 1x.
+func BenchmarkFootprint(b *testing.B) {
+	const n = 2000
+	s := MustOpen(b, time.Now)
+	ctx, now := context.Background(), time.Now()
+	must(b, s.CreateRelease(ctx, storetest.NewRelease("rootfs-2.img", 2, "board-a")))
+	for i := range n {
+		d := storetest.NewDevice(b, fmt.Sprintf("SN-%06d", i), "board-a")
+		d.Group, d.Tags = "plant-7", []string{"region=eu", "line-2"}
+		d.Inventory.Components = append(d.Inventory.Components,
+			koshin.Component{Name: "app", Version: "3.2.1", ReleaseCounter: 12, Target: "app-3.2.1.tar"},
+			koshin.Component{Name: "bootloader", Version: "2024.01", ReleaseCounter: 3})
+		d.Inventory.AgentVersion = "koshin-agent/1.0.0"
+		must(b, s.CreateDevice(ctx, d))
+		inv := d.Inventory
+		inv.Security.FailedVerifications = 1
+		_, err := s.RecordDeviceReport(ctx, d.ID, inv, now)
+		must(b, err)
+	}
+	r := storetest.NewRollout("rootfs-2.img", koshin.Phase{Percent: 100})
+	must(b, s.CreateRollout(ctx, r))
+	_, err := s.StartRollout(ctx, r.ID, now)
+	must(b, err)
+	var as []*koshin.Assignment
+	for len(as) < n {
+		got, err := s.AssignNext(ctx, r.ID, 0, koshin.MaxLimit, now)
+		must(b, err)
+		as = append(as, got...)
+	}
+	events := []koshin.EventType{koshin.EventDownloading, koshin.EventDownloaded, koshin.EventInstalling, koshin.EventRebooting, koshin.EventCommitted}
+	for _, a := range as {
+		for i, typ := range events {
+			_, err := s.RecordEvent(ctx, &koshin.Event{DeviceID: a.DeviceID, EventID: fmt.Sprintf("%d-%d", a.ID, i), Type: typ,
+				ReleaseName: a.ReleaseName, DeviceTime: now}, now)
+			must(b, err)
+		}
+	}
+	raw := rawDB(b, s.DSN)
+	size := func(tables ...string) float64 {
+		var total int64
+		for _, t := range tables {
+			var sz int64
+			must(b, raw.QueryRow(`SELECT pg_total_relation_size($1::regclass)`, t).Scan(&sz))
+			total += sz
+		}
+		return float64(total)
+	}
+	for b.Loop() {
+	}
+	b.ReportMetric(size("devices", "device_tags")/n, "B/device")
+	b.ReportMetric(size("device_reports")/n, "B/report")
+	b.ReportMetric(size("events")/(float64(len(events))*n), "B/event")
+	b.ReportMetric(size("assignments", "rollout_members")/n, "B/assignment")
+	b.ReportMetric(0, "ns/op")
+}

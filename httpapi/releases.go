@@ -138,7 +138,8 @@ func (s *Server) revokeMissing(ctx context.Context, p *principal, live map[strin
 }
 
 // releasesOf converts signed targets into releases, leaving out targets
-// below the release-counter floor for every hardware ID they fit.
+// below their component's release-counter floor on every hardware ID they
+// fit (trust.FloorKey).
 func releasesOf(t *metadata.TargetsType) (map[string]*koshin.Release, error) {
 	floors, err := trust.Floors(t)
 	if err != nil {
@@ -180,7 +181,7 @@ func releaseOf(name string, tf *metadata.TargetFiles) (*koshin.Release, error) {
 
 func belowFloors(rel *koshin.Release, floors map[string]uint64) bool {
 	for _, hw := range rel.HardwareIDs {
-		if rel.ReleaseCounter >= floors[hw] {
+		if rel.ReleaseCounter >= floors[trust.FloorKey(hw, rel.Component)] {
 			return false
 		}
 	}

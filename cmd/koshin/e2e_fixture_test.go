@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -27,6 +28,7 @@ import (
 	"github.com/koshin-ota/koshin/deviceapi"
 	"github.com/koshin-ota/koshin/password"
 	"github.com/koshin-ota/koshin/trust"
+	"github.com/koshin-ota/koshin/trust/encryption"
 	"github.com/koshin-ota/koshin/trust/keys"
 	"github.com/koshin-ota/koshin/trust/repo"
 )
@@ -68,13 +70,16 @@ type e2e struct {
 	caPool    *x509.CertPool
 	adminPW   string
 	releases  []string
+	signers   map[string]crypto.Signer // image repository keys by role
+	keys      map[string][]byte        // content keys of encrypted releases
 }
 
 // e2eRelease describes one target of the fixture's image repository.
 type e2eRelease struct {
-	name    string
-	hw      []string
-	counter uint64
+	name      string
+	hw        []string
+	counter   uint64
+	encrypted bool
 }
 
 // e2eOpts vary the fixture.
@@ -102,6 +107,7 @@ func newE2E(t *testing.T, opts e2eOpts, rels ...e2eRelease) *e2e {
 	cfg.DataDir = filepath.Join(e.dir, "data")
 	cfg.DeviceListen, cfg.ManagementListen = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Image.Dir = e.published
+	cfg.ContentKeysDir = filepath.Join(e.dir, "imagerepo", "content-keys")
 	if opts.config != nil {
 		opts.config(&cfg)
 	}
@@ -139,29 +145,64 @@ func (e *e2e) publish(rels []e2eRelease) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
-	signers := map[string]crypto.Signer{}
+	e.signers, e.keys = map[string]crypto.Signer{}, map[string][]byte{}
 	for _, role := range []string{"root", "targets", "snapshot", "timestamp"} {
 		s, err := keys.Generate(keys.Ed25519)
 		if err != nil {
 			t.Fatal(err)
 		}
-		signers[role] = s
+		e.signers[role] = s
 		if err := r.AddKey(role, s.Public(), ""); err != nil {
 			t.Fatal(err)
 		}
 	}
-	mustDo(t, r.Sign("root", signers["root"]))
+	mustDo(t, r.Sign("root", e.signers["root"]))
 	for _, rel := range rels {
-		c := trust.TargetCustom{HardwareIDs: rel.hw, Component: "rootfs", ReleaseCounter: rel.counter, Version: rel.name, Channel: trust.ChannelRelease}
-		mustDo(t, r.AddTarget(rel.name, bytes.NewReader([]byte("payload of "+rel.name)), c, nil))
-		e.releases = append(e.releases, rel.name)
+		e.addTarget(r, rel)
 	}
-	mustDo(t, r.Sign("targets", signers["targets"]))
-	if _, err := r.Commit(e.clock.Now(), repo.OnlineKeys{Snapshot: signers["snapshot"], Timestamp: signers["timestamp"]}); err != nil {
+	e.commit(r)
+}
+
+// addTarget adds rel's payload, encrypted under a new content key (written
+// where `koshin release add --encrypt` writes it) if rel.encrypted.
+func (e *e2e) addTarget(r *repo.Repo, rel e2eRelease) {
+	t := e.t
+	c := trust.TargetCustom{HardwareIDs: rel.hw, Component: "rootfs", ReleaseCounter: rel.counter, Version: rel.name, Channel: trust.ChannelRelease}
+	payload := []byte("payload of " + rel.name)
+	if rel.encrypted {
+		key, err := encryption.NewContentKey()
+		mustDo(t, err)
+		var ct bytes.Buffer
+		res, err := encryption.Encrypt(&ct, bytes.NewReader(payload), key)
+		mustDo(t, err)
+		c.Encryption, c.PlaintextLength, c.PlaintextSHA256 = trust.EncryptionScheme, res.PlaintextLength, res.PlaintextSHA256
+		payload = ct.Bytes()
+		mustDo(t, os.MkdirAll(filepath.Join(r.Dir(), "content-keys"), 0o700))
+		mustDo(t, os.WriteFile(filepath.Join(r.Dir(), "content-keys", rel.name+".key"), []byte(hex.EncodeToString(key)+"\n"), 0o600))
+		e.keys[rel.name] = key
+	}
+	mustDo(t, r.AddTarget(rel.name, bytes.NewReader(payload), c, nil))
+	e.releases = append(e.releases, rel.name)
+}
+
+// commit signs the staged targets, commits and publishes, closing r.
+func (e *e2e) commit(r *repo.Repo) {
+	t := e.t
+	defer r.Close()
+	mustDo(t, r.Sign("targets", e.signers["targets"]))
+	if _, err := r.Commit(e.clock.Now(), repo.OnlineKeys{Snapshot: e.signers["snapshot"], Timestamp: e.signers["timestamp"]}); err != nil {
 		t.Fatal(err)
 	}
 	mustDo(t, r.Publish(e.published))
+}
+
+// reopenRepo opens the image repository workspace for another release
+// manager's step.
+func (e *e2e) reopenRepo() *repo.Repo {
+	r, err := repo.Open(filepath.Join(e.dir, "imagerepo"))
+	mustDo(e.t, err)
+	r.Now = e.clock.Now
+	return r
 }
 
 func mustDo(t *testing.T, err error) {
@@ -270,6 +311,8 @@ type device struct {
 	nonce   string
 	seq     int
 	lastDoc json.RawMessage
+	// enc is the device's X25519 key for encrypted releases; nil: none.
+	enc *ecdh.PrivateKey
 }
 
 func (e *e2e) newDevice(serial, hw string) *device {
@@ -300,7 +343,11 @@ func (d *device) csr() string {
 func (d *device) enroll(token string) error {
 	c := deviceapi.NewClient(d.e.srv.DeviceURL(), d.e.httpClient(nil))
 	c.Attempts = 1
-	resp, err := c.Enroll(context.Background(), deviceapi.EnrollRequest{CSR: d.csr(), Serial: d.serial, HardwareID: d.hw, Token: token})
+	req := deviceapi.EnrollRequest{CSR: d.csr(), Serial: d.serial, HardwareID: d.hw, Token: token}
+	if d.enc != nil {
+		req.EncryptionKey, _ = encryption.MarshalDevicePublicKey(d.enc.PublicKey())
+	}
+	resp, err := c.Enroll(context.Background(), req)
 	if err != nil {
 		return err
 	}

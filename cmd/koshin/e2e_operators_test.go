@@ -65,7 +65,9 @@ func TestOperatorsTokensAndTOTP(t *testing.T) {
 	e.must(e.call("GET", "/api/v1/me", admin, nil), 401)
 
 	admin = e.adminToken()
-	var audit struct{ Items []struct{ Action, Result string } }
+	var audit struct {
+		Items []struct{ Action, Result string }
+	}
 	e.must(e.call("GET", "/api/v1/audit?limit=1000", admin, nil), 200).decode(t, &audit)
 	seen := map[string]bool{}
 	for _, a := range audit.Items {

@@ -28,7 +28,8 @@ var (
 	reAddConstraint    = regexp.MustCompile(`(?i)\bADD\s+(CONSTRAINT\s+\w+\s+)?(CHECK|FOREIGN\s+KEY)\b[^;]*`)
 	reNotValid         = regexp.MustCompile(`(?i)\bNOT\s+VALID\b`)
 	reSetNotNull       = regexp.MustCompile(`(?i)\bSET\s+NOT\s+NULL\b`)
-	reContract         = regexp.MustCompile(`(?i)\b(DROP\s+(COLUMN|TABLE)|RENAME\s+(COLUMN\s+|CONSTRAINT\s+)?\w*\s*TO)\b`)
+	reContract         = regexp.MustCompile(`(?i)\b(DROP\s+(COLUMN|TABLE|CONSTRAINT)|RENAME\s+(COLUMN\s+|CONSTRAINT\s+)?\w*\s*TO)\b`)
+	reDropIndex        = regexp.MustCompile(`(?i)\bDROP\s+INDEX\s+(CONCURRENTLY\s+)?(IF\s+EXISTS\s+)?(\w+)`)
 	reLockTable        = regexp.MustCompile(`(?i)\bLOCK\s+(TABLE\s+)?\w+\s+IN\b`)
 	reNoTransaction    = regexp.MustCompile(`(?m)^--\s*\+goose\s+NO\s+TRANSACTION\s*$`)
 	reAllow            = regexp.MustCompile(`(?m)^--\s*koshin:allow\s+([\w-]+)`)
@@ -68,7 +69,24 @@ var migrationRules = []migrationRule{
 		return false
 	}, "add CHECK and FOREIGN KEY constraints NOT VALID, validate in a later migration"},
 	{"set-not-null", reSetNotNull.MatchString, "SET NOT NULL scans the table under an ACCESS EXCLUSIVE lock"},
-	{"contract", reContract.MatchString, "dropping or renaming breaks the previous server version still running"},
+	{"contract", func(sql string) bool {
+		if reContract.MatchString(sql) {
+			return true
+		}
+		// Dropping an index is a contract step too (it may be what enforces
+		// a rule), except for clearing a half-built index this migration
+		// rebuilds concurrently.
+		rebuilt := map[string]bool{}
+		for _, m := range reCreateConcurrent.FindAllStringSubmatch(sql, -1) {
+			rebuilt[strings.ToLower(m[3])] = true
+		}
+		for _, m := range reDropIndex.FindAllStringSubmatch(sql, -1) {
+			if !rebuilt[strings.ToLower(m[3])] {
+				return true
+			}
+		}
+		return false
+	}, "dropping or renaming breaks the previous server version still running, or lifts a rule before its replacement holds"},
 	{"lock-table", reLockTable.MatchString, "explicit table locks block traffic"},
 }
 
@@ -164,6 +182,10 @@ func TestLintMigration(t *testing.T) {
 		{"set not null", "ALTER TABLE devices ALTER COLUMN note SET NOT NULL;", []string{"set-not-null"}},
 		{"allowed", "-- koshin:allow set-not-null (CHECK c validated in 00007)\nALTER TABLE devices ALTER COLUMN note SET NOT NULL;", nil},
 		{"drop column", "ALTER TABLE devices DROP COLUMN note;", []string{"contract"}},
+		{"drop constraint", "ALTER TABLE events DROP CONSTRAINT events_device_id_event_id_key;", []string{"contract"}},
+		{"drop unique index", "-- +goose NO TRANSACTION\nDROP INDEX CONCURRENTLY IF EXISTS devices_active_serial;", []string{"contract"}},
+		{"swap unique index", "-- +goose NO TRANSACTION\nDROP INDEX CONCURRENTLY IF EXISTS devices_active_serial2;\n" +
+			"CREATE UNIQUE INDEX CONCURRENTLY devices_active_serial2 ON devices (serial, hardware_id) WHERE status = 'active';", nil},
 		{"rename", "ALTER TABLE devices RENAME COLUMN note TO notes;", []string{"contract"}},
 		{"lock", "LOCK TABLE devices IN ACCESS EXCLUSIVE MODE;", []string{"lock-table"}},
 		{"comment only", "-- CREATE INDEX x ON events (type); LOCK TABLE devices IN SHARE MODE", nil},

@@ -27,6 +27,10 @@ const (
 // no credential because the key is the identity: this is how a device
 // renews, and how it recovers from a lost answer.
 func (s *Server) enroll(w http.ResponseWriter, r *http.Request) error {
+	if ok, wait := s.enrollLimits.allow(sourceKey(r), s.now()); !ok {
+		s.Metrics.reject(apiDevice, "rate-limited-enroll")
+		return retryLater(koshin.ETOOMANY, wait, "Too many enrollment requests from your address; retry later.")
+	}
 	var req deviceapi.EnrollRequest
 	if err := decodeJSON(w, r, &req, deviceapi.MaxRequestBody); err != nil {
 		s.Metrics.enrollments.WithLabelValues("unknown", "invalid").Inc()

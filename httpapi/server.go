@@ -57,6 +57,7 @@ type Server struct {
 	deviceLimits  *keyedLimiter
 	addrLimits    *keyedLimiter
 	loginLimits   *keyedLimiter
+	enrollLimits  *keyedLimiter
 	admission     *admission
 	downloads     *admission
 	mgmtAdmission *admission
@@ -88,6 +89,11 @@ type Config struct {
 	// LoginRate/LoginBurst: token bucket per source address for logins.
 	LoginRate  float64
 	LoginBurst int
+	// EnrollRate/EnrollBurst: token bucket per source address for
+	// enrollment requests, which cost a signature check, a certificate and
+	// an audit entry each even when refused.
+	EnrollRate  float64
+	EnrollBurst int
 	// RetryAfter is what 503 answers ask clients to wait.
 	RetryAfter time.Duration
 	// Lockout is the login lockout policy (EN 303 645 5.1-5, CCDS STS13).
@@ -116,6 +122,8 @@ var DefaultConfig = Config{
 	AddrBurst:       1000,
 	LoginRate:       1,
 	LoginBurst:      10,
+	EnrollRate:      10,
+	EnrollBurst:     100,
 	RetryAfter:      30 * time.Second,
 	Lockout:         koshin.DefaultLockoutPolicy,
 	SessionLifetime: 12 * time.Hour,
@@ -142,10 +150,12 @@ func (c Config) WithDefaults() Config {
 	setInt(&c.DeviceBurst, d.DeviceBurst)
 	setInt(&c.AddrBurst, d.AddrBurst)
 	setInt(&c.LoginBurst, d.LoginBurst)
+	setInt(&c.EnrollBurst, d.EnrollBurst)
 	setInt(&c.MaxHashing, d.MaxHashing)
 	setFloat(&c.DeviceRate, d.DeviceRate)
 	setFloat(&c.AddrRate, d.AddrRate)
 	setFloat(&c.LoginRate, d.LoginRate)
+	setFloat(&c.EnrollRate, d.EnrollRate)
 	if c.Lockout == (koshin.LockoutPolicy{}) {
 		c.Lockout = d.Lockout
 	}
@@ -184,7 +194,8 @@ func (c Config) Validate() error {
 	if c.MaxInFlight < 1 || c.MaxDownloads < 1 || c.MaxHashing < 1 {
 		return koshin.Errorf(koshin.EINVALID, "Concurrency limits must be positive.")
 	}
-	if c.DeviceRate <= 0 || c.AddrRate <= 0 || c.LoginRate <= 0 || c.DeviceBurst < 1 || c.AddrBurst < 1 || c.LoginBurst < 1 {
+	if c.DeviceRate <= 0 || c.AddrRate <= 0 || c.LoginRate <= 0 || c.EnrollRate <= 0 ||
+		c.DeviceBurst < 1 || c.AddrBurst < 1 || c.LoginBurst < 1 || c.EnrollBurst < 1 {
 		return koshin.Errorf(koshin.EINVALID, "Rate limits must be positive.")
 	}
 	if c.SessionLifetime < time.Minute || c.SessionLifetime > koshin.MaxAPITokenLifetime {
@@ -217,6 +228,7 @@ func (s *Server) Init() error {
 	s.deviceLimits = newKeyedLimiter(c.DeviceRate, c.DeviceBurst)
 	s.addrLimits = newKeyedLimiter(c.AddrRate, c.AddrBurst)
 	s.loginLimits = newKeyedLimiter(c.LoginRate, c.LoginBurst)
+	s.enrollLimits = newKeyedLimiter(c.EnrollRate, c.EnrollBurst)
 	s.admission = newAdmission(c.MaxInFlight)
 	s.downloads = newAdmission(c.MaxDownloads)
 	s.mgmtAdmission = newAdmission(c.MaxInFlight)

@@ -127,6 +127,7 @@ func (m *Main) benchServer(ctx context.Context, f benchFlags) (*ServerMain, func
 	cfg.DataDir, cfg.DeviceListen, cfg.ManagementListen = dir, "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Limits.DeviceRate, cfg.Limits.DeviceBurst = 1e9, 1e6
 	cfg.Limits.AddrRate, cfg.Limits.AddrBurst = 1e9, 1e6
+	cfg.Limits.EnrollRate, cfg.Limits.EnrollBurst = 1e9, 1e6
 	cfg.Limits.MaxInFlight = max(cfg.Limits.MaxInFlight, 2*f.devices)
 	if err := bm.initServer(ctx, cfg, trust.ChannelRelease, ""); err != nil {
 		return nil, nil, err

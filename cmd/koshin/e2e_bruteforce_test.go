@@ -209,3 +209,20 @@ func TestSelfSignedDeviceCertificate(t *testing.T) {
 func pemCSR(der []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})
 }
+
+// TestEnrollRateLimitPerAddress: refused enrollments cost the server a
+// signature check, a certificate and an audit entry each, so one address
+// gets a bucket of them.
+func TestEnrollRateLimitPerAddress(t *testing.T) {
+	e := newE2E(t, e2eOpts{config: func(c *ServerConfig) { c.Limits.EnrollBurst = 3 }})
+	for i := range 3 {
+		d := e.newDevice(fmt.Sprintf("SN-%d", i), "board-a")
+		if err := d.enroll("kenr_not-a-token"); statusOf(err) != http.StatusUnauthorized {
+			t.Fatalf("attempt %d: %v", i, err)
+		}
+	}
+	d := e.newDevice("SN-9", "board-a")
+	if err := d.enroll("kenr_not-a-token"); statusOf(err) != http.StatusTooManyRequests {
+		t.Fatalf("4th attempt: %v", err)
+	}
+}

@@ -91,6 +91,8 @@ type LimitsConf struct {
 	AddrBurst    int           `koanf:"addr_burst"`
 	LoginRate    float64       `koanf:"login_rate"`
 	LoginBurst   int           `koanf:"login_burst"`
+	EnrollRate   float64       `koanf:"enroll_rate"`
+	EnrollBurst  int           `koanf:"enroll_burst"`
 	RetryAfter   time.Duration `koanf:"retry_after"`
 }
 
@@ -110,7 +112,7 @@ func defaultServerConfig() ServerConfig {
 		Lockout:          LockoutConf{FreeAttempts: l.FreeAttempts, BaseDelay: l.BaseDelay, MaxDelay: l.MaxDelay},
 		Limits: LimitsConf{MaxInFlight: d.MaxInFlight, MaxDownloads: d.MaxDownloads, DeviceRate: d.DeviceRate,
 			DeviceBurst: d.DeviceBurst, AddrRate: d.AddrRate, AddrBurst: d.AddrBurst, LoginRate: d.LoginRate,
-			LoginBurst: d.LoginBurst, RetryAfter: d.RetryAfter},
+			LoginBurst: d.LoginBurst, EnrollRate: d.EnrollRate, EnrollBurst: d.EnrollBurst, RetryAfter: d.RetryAfter},
 		LogLevel: "info",
 	}
 }
@@ -152,7 +154,7 @@ func init() {
 		content_keys_dir poll_interval poll_jitter director_expiry device_cert_validity session_lifetime
 		engine_interval lockout.free_attempts lockout.base_delay lockout.max_delay limits.max_in_flight
 		limits.max_downloads limits.device_rate limits.device_burst limits.addr_rate limits.addr_burst
-		limits.login_rate limits.login_burst limits.retry_after log_level`) {
+		limits.login_rate limits.login_burst limits.enroll_rate limits.enroll_burst limits.retry_after log_level`) {
 		configKeys[key] = true
 	}
 }
@@ -189,7 +191,8 @@ func (c *ServerConfig) apiConfig() httpapi.Config {
 	return httpapi.Config{
 		PollInterval: c.PollInterval, PollJitter: c.PollJitter, DirectorExpiry: c.DirectorExpiry,
 		MaxInFlight: l.MaxInFlight, MaxDownloads: l.MaxDownloads, DeviceRate: l.DeviceRate, DeviceBurst: l.DeviceBurst,
-		AddrRate: l.AddrRate, AddrBurst: l.AddrBurst, LoginRate: l.LoginRate, LoginBurst: l.LoginBurst, RetryAfter: l.RetryAfter,
+		AddrRate: l.AddrRate, AddrBurst: l.AddrBurst, LoginRate: l.LoginRate, LoginBurst: l.LoginBurst,
+		EnrollRate: l.EnrollRate, EnrollBurst: l.EnrollBurst, RetryAfter: l.RetryAfter,
 		Lockout:         koshin.LockoutPolicy{FreeAttempts: c.Lockout.FreeAttempts, BaseDelay: c.Lockout.BaseDelay, MaxDelay: c.Lockout.MaxDelay},
 		SessionLifetime: c.SessionLifetime,
 	}

@@ -52,6 +52,14 @@ type Config struct {
 	// the first commit of each.
 	Factory  map[string]Installed
 	Settings deviceapi.Settings
+	// CurrentSettings, if set, is read at every check-in instead of
+	// Settings, so that a change made through the local control API
+	// reaches the next report without restarting the engine (CCDS
+	// UPE05–UPE07).
+	CurrentSettings func() deviceapi.Settings
+	// Lockouts, if set, returns how many lockouts the local control API
+	// imposed (CCDS STS13); reported in the security state (SSS01).
+	Lockouts func() uint32
 	// BootIntegrity returns the secure/measured-boot hook's verdict
 	// ("verified", "unverified", "failed"); nil reports "unverified".
 	BootIntegrity func() string

@@ -57,8 +57,8 @@ func (e *Engine) report(bs BootState, nonce string) deviceapi.Report {
 		HardwareID:   e.cfg.HardwareID,
 		Components:   e.components(),
 		Slot:         deviceapi.SlotState{Active: bs.Booted, Trial: bs.Trial, Healthy: !bs.Trial},
-		Settings:     e.cfg.Settings,
-		Security:     deviceapi.Security{BootIntegrity: e.cfg.BootIntegrity(), FailedVerifications: e.j.FailedVerifications},
+		Settings:     e.settings(),
+		Security:     deviceapi.Security{BootIntegrity: e.cfg.BootIntegrity(), FailedVerifications: e.j.FailedVerifications, Lockouts: e.lockouts()},
 		AgentVersion: e.cfg.AgentVersion,
 	}
 	if tx := e.j.Tx; tx != nil {

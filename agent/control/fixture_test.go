@@ -5,9 +5,9 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"strings"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 

@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
@@ -46,6 +48,7 @@ type benchFlags struct {
 	reports  int
 	dataDir  string
 	profile  string
+	keyType  string
 }
 
 func (m *Main) benchCheckInCmd() *cobra.Command {
@@ -73,12 +76,16 @@ checking in back to back is exactly what it exists to stop.`,
 	c.Flags().IntVar(&f.reports, "reports", 8, "pre-signed reports per device")
 	c.Flags().StringVar(&f.dataDir, "data-dir", "", "keep the server's data in `DIR` (default: a temporary directory)")
 	c.Flags().StringVar(&f.profile, "cpuprofile", "", "write a CPU profile of the measurement to `FILE`")
+	c.Flags().StringVar(&f.keyType, "key", "p256", "device key type: p256 (ECDSA, TPM-friendly) or ed25519")
 	return c
 }
 
 func (m *Main) benchCheckIn(ctx context.Context, f benchFlags) error {
 	if f.devices < 1 || f.devices > 100_000 || f.duration <= 0 || f.reports < 1 {
 		return usagef("--devices must be 1-100000, --duration and --reports positive")
+	}
+	if f.keyType != "p256" && f.keyType != "ed25519" {
+		return usagef("--key must be p256 or ed25519")
 	}
 	srv, cleanup, err := m.benchServer(ctx, f)
 	if err != nil {
@@ -159,10 +166,10 @@ type benchDevice struct {
 // benchEnroll pre-authorises the devices (through the store, as an upload
 // would), enrolls each over the device API and pre-signs its reports.
 func benchEnroll(ctx context.Context, srv *ServerMain, f benchFlags) ([]*benchDevice, error) {
-	keys := make([]*ecdsa.PrivateKey, f.devices)
+	keys := make([]crypto.Signer, f.devices)
 	var pre []*koshin.PreAuthorization
 	for i := range keys {
-		keys[i], _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		keys[i] = benchKey(f.keyType)
 		der, _ := x509.MarshalPKIXPublicKey(keys[i].Public())
 		pre = append(pre, &koshin.PreAuthorization{Serial: fmt.Sprintf("BENCH-%06d", i), HardwareID: "board-a", PublicKey: der})
 	}
@@ -195,7 +202,16 @@ func benchEnroll(ctx context.Context, srv *ServerMain, f benchFlags) ([]*benchDe
 	return devs, nil
 }
 
-func benchDeviceFor(ctx context.Context, srv *ServerMain, key *ecdsa.PrivateKey, serial string, reports int) (*benchDevice, error) {
+func benchKey(kind string) crypto.Signer {
+	if kind == "ed25519" {
+		_, k, _ := ed25519.GenerateKey(rand.Reader)
+		return k
+	}
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	return k
+}
+
+func benchDeviceFor(ctx context.Context, srv *ServerMain, key crypto.Signer, serial string, reports int) (*benchDevice, error) {
 	tc := &tls.Config{RootCAs: srv.PKI.ServerPool(), ServerName: "localhost", MinVersion: tls.VersionTLS12}
 	enroll := deviceapi.NewClient(srv.DeviceURL(), &http.Client{Transport: &http.Transport{TLSClientConfig: tc}})
 	csrDER, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, key)
@@ -306,7 +322,7 @@ func (r *benchResult) print(w io.Writer, f benchFlags) {
 		return r.latencies[min(len(r.latencies)-1, int(p*float64(len(r.latencies))))]
 	}
 	n := len(r.latencies)
-	fmt.Fprintf(w, "devices %d, duration %s: %d check-ins, %.0f check-ins/s\n", f.devices, r.elapsed.Round(time.Millisecond), n, float64(n)/r.elapsed.Seconds())
+	fmt.Fprintf(w, "devices %d (%s keys), duration %s: %d check-ins, %.0f check-ins/s\n", f.devices, f.keyType, r.elapsed.Round(time.Millisecond), n, float64(n)/r.elapsed.Seconds())
 	fmt.Fprintf(w, "latency p50 %s  p90 %s  p99 %s  max %s\n", pct(0.50).Round(time.Microsecond), pct(0.90).Round(time.Microsecond),
 		pct(0.99).Round(time.Microsecond), pct(1).Round(time.Microsecond))
 	for k, v := range r.failures {

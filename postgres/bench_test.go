@@ -101,6 +101,20 @@ func checkIn(b *testing.B, s koshin.Store, ctx context.Context, id string) {
 	}
 }
 
+// BenchmarkTouchDevice is one "seen" update per check-in, one at a time.
+func BenchmarkTouchDevice(b *testing.B) {
+	s, ids := benchFleet(b, 1000)
+	ctx := context.Background()
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		if err := s.TouchDevice(ctx, ids[i%len(ids)], time.Now()); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
 // BenchmarkTouchDevicesBatch is the coalesced alternative to one
 // TouchDevice per check-in: ns/op is per device sighting, in batches of 500.
 func BenchmarkTouchDevicesBatch(b *testing.B) {

@@ -88,6 +88,9 @@ type e2eOpts struct {
 	config func(*ServerConfig)
 	// noAdmin leaves the installation as the first start does: no account.
 	noAdmin bool
+	// before runs after the image repository is published, before the
+	// server is initialised.
+	before func(*e2e)
 }
 
 // newE2E builds the image repository, prepares the data directory with
@@ -99,6 +102,9 @@ func newE2E(t *testing.T, opts e2eOpts, rels ...e2eRelease) *e2e {
 	e := &e2e{t: t, clock: &fakeClock{t: e2eStart}, dir: t.TempDir()}
 	e.published = filepath.Join(e.dir, "published")
 	e.publish(rels)
+	if opts.before != nil {
+		opts.before(e)
+	}
 	pass := []byte(hex.EncodeToString(randomBytes(16)))
 	m := &Main{Stdout: io.Discard, Stderr: io.Discard, Now: e.clock.Now,
 		Passphrase: func(string) ([]byte, error) { return bytes.Clone(pass), nil },
@@ -411,6 +417,12 @@ func (e *e2e) tick() {
 	e.t.Helper()
 	if err := e.srv.Engine.Tick(context.Background()); err != nil {
 		e.t.Fatalf("engine tick: %v", err)
+	}
+}
+
+func (e *e2e) writeFileAt(p string, data []byte) {
+	if err := os.WriteFile(p, data, 0o600); err != nil {
+		e.t.Fatal(err)
 	}
 }
 

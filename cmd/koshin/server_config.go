@@ -38,6 +38,8 @@ type ServerConfig struct {
 	// ContentKeysDir holds NAME.key files (64 hex digits) for encrypted
 	// releases, as `koshin release add --encrypt` writes them.
 	ContentKeysDir string `koanf:"content_keys_dir"`
+	// Webhook receives failed installs, rollbacks and halts (CCDS UPD10).
+	Webhook WebhookConf `koanf:"webhook"`
 
 	PollInterval       time.Duration `koanf:"poll_interval"`
 	PollJitter         time.Duration `koanf:"poll_jitter"`
@@ -72,6 +74,13 @@ type DirectorConf struct {
 	// Key is the online targets key ref; its passphrase comes from
 	// KOSHIN_PASSPHRASE or the terminal.
 	Key string `koanf:"key"`
+}
+
+// WebhookConf names the notification receiver; the shared secret is read
+// from a file so that it never sits in the configuration itself.
+type WebhookConf struct {
+	URL        string `koanf:"url"`
+	SecretFile string `koanf:"secret_file"`
 }
 
 // LockoutConf is the login lockout (EN 303 645 5.1-5, CCDS STS13).
@@ -151,7 +160,7 @@ var configKeys = map[string]bool{}
 func init() {
 	for _, key := range strings.Fields(`data_dir device_listen management_listen hosts
 		tls.cert_file tls.key_file tls.ca_file image.dir image.trusted_root director.dir director.key
-		content_keys_dir poll_interval poll_jitter director_expiry device_cert_validity session_lifetime
+		content_keys_dir webhook.url webhook.secret_file poll_interval poll_jitter director_expiry device_cert_validity session_lifetime
 		engine_interval lockout.free_attempts lockout.base_delay lockout.max_delay limits.max_in_flight
 		limits.max_downloads limits.device_rate limits.device_burst limits.addr_rate limits.addr_burst
 		limits.login_rate limits.login_burst limits.enroll_rate limits.enroll_burst limits.retry_after log_level`) {

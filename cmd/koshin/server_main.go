@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -22,6 +23,7 @@ import (
 	"github.com/koshin-ota/koshin/sqlite"
 	"github.com/koshin-ota/koshin/trust/keys"
 	"github.com/koshin-ota/koshin/trust/repo"
+	"github.com/koshin-ota/koshin/webhook"
 )
 
 // ServerMain is `koshin server` as a type: Run opens everything and starts
@@ -131,7 +133,11 @@ func (m *ServerMain) openTrust() error {
 
 func (m *ServerMain) openAPI() error {
 	c := &m.Config
-	m.Outbox = &rollout.Outbox{Notifier: logNotifier{m.Log}, Now: m.Now, Log: m.Log}
+	nf, err := m.notifier()
+	if err != nil {
+		return err
+	}
+	m.Outbox = &rollout.Outbox{Notifier: nf, Now: m.Now, Log: m.Log}
 	m.Rollouts = &rollout.Service{Store: m.Store, Notifier: m.Outbox, Now: m.Now, Log: m.Log}
 	m.Engine = &rollout.Engine{Store: m.Store, Notifier: m.Outbox, Now: m.Now, Log: m.Log}
 	cfg := c.apiConfig()
@@ -263,6 +269,23 @@ func (m *ServerMain) Close() error {
 // DeviceURL and ManagementURL are the base URLs of the running APIs.
 func (m *ServerMain) DeviceURL() string     { return "https://" + m.deviceLn.Addr().String() }
 func (m *ServerMain) ManagementURL() string { return "https://" + m.mgmtLn.Addr().String() }
+
+// notifier is the configured webhook, or the log.
+func (m *ServerMain) notifier() (rollout.Notifier, error) {
+	w := m.Config.Webhook
+	if w.URL == "" {
+		return logNotifier{m.Log}, nil
+	}
+	secret, err := os.ReadFile(w.SecretFile)
+	if err != nil {
+		return nil, fmt.Errorf("webhook secret: %w", err)
+	}
+	n := &webhook.Notifier{URL: w.URL, Secret: bytes.TrimSpace(secret), Now: m.Now}
+	if err := n.Validate(); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
 
 // logNotifier writes rollout notifications (failed installs, halts) to the
 // log; a webhook receiver replaces it where one is configured.

@@ -120,6 +120,14 @@ func NewDB(dsn string) *DB {
 
 // Open connects, applies pending migrations and checks the connection.
 func (db *DB) Open(ctx context.Context) error {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	return db.open(ctx, sub)
+}
+
+func (db *DB) open(ctx context.Context, fsys fs.FS) error {
 	if db.DSN == "" {
 		return koshin.Errorf(koshin.EINVALID, "PostgreSQL DSN is required.")
 	}
@@ -132,7 +140,7 @@ func (db *DB) Open(ctx context.Context) error {
 		cfg.RuntimeParams["application_name"] = "koshin"
 	}
 	db.cfg = cfg
-	if err := db.migrate(ctx); err != nil {
+	if err := db.migrate(ctx, fsys); err != nil {
 		return err
 	}
 	db.db = stdlib.OpenDB(*db.sessionConfig(db.LockTimeout, db.StatementTimeout))
@@ -178,11 +186,7 @@ var migrationLockKey = LockKey("koshin/migrate")
 // give up on a lock after MigrationLockTimeout, retrying the run a few
 // times: each migration is its own transaction, so a retry resumes where
 // the last attempt stopped.
-func (db *DB) migrate(ctx context.Context) error {
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		return fmt.Errorf("migrations: %w", err)
-	}
+func (db *DB) migrate(ctx context.Context, fsys fs.FS) error {
 	locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(migrationLockKey), lock.WithLockTimeout(1, 600))
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
@@ -190,7 +194,7 @@ func (db *DB) migrate(ctx context.Context) error {
 	mdb := stdlib.OpenDB(*db.sessionConfig(db.MigrationLockTimeout, 0))
 	defer mdb.Close()
 	mdb.SetMaxOpenConns(2) // goose holds one connection for its lock
-	p, err := goose.NewProvider(goose.DialectPostgres, mdb, sub, goose.WithSessionLocker(locker), goose.WithSlog(db.Logger))
+	p, err := goose.NewProvider(goose.DialectPostgres, mdb, fsys, goose.WithSessionLocker(locker), goose.WithSlog(db.Logger))
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}

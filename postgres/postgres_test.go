@@ -6,10 +6,12 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // driver "pgx" for the raw connections
@@ -308,4 +310,64 @@ func wantCode(tb testing.TB, err error, code string) {
 	if got := koshin.ErrorCode(err); got != code {
 		tb.Fatalf("error = %v (code %q), want code %q", err, got, code)
 	}
+}
+
+// TestMigrationGivesWay: a migration whose table is busy (here a long
+// transaction holds a lock on devices) gives up after MigrationLockTimeout
+// instead of waiting, so the queries that arrive meanwhile wait at most
+// that long behind it rather than until the long transaction ends. Once
+// the table is free, the same migration applies.
+func TestMigrationGivesWay(t *testing.T) {
+	s := MustOpen(t, time.Now)
+	ctx := context.Background()
+	must(t, s.CreateDevice(ctx, storetest.NewDevice(t, "SN-1", "board-a")))
+	next := fstest.MapFS{"00002_note.sql": {Data: []byte("-- +goose Up\nALTER TABLE devices ADD COLUMN note TEXT;\n")}}
+	init, err := fs.ReadFile(postgres.Migrations(), "00001_init.sql")
+	must(t, err)
+	next["00001_init.sql"] = &fstest.MapFile{Data: init}
+
+	long, err := rawDB(t, s.DSN).BeginTx(ctx, nil)
+	must(t, err)
+	defer long.Rollback()
+	var n int
+	must(t, long.QueryRow(`SELECT COUNT(*) FROM devices`).Scan(&n)) // holds ACCESS SHARE until the end
+
+	// Check-ins keep running while the new replica tries to migrate.
+	stop := make(chan struct{})
+	slowest := make(chan time.Duration, 1)
+	go func() {
+		var worst time.Duration
+		for {
+			select {
+			case <-stop:
+				slowest <- worst
+				return
+			default:
+			}
+			start := time.Now()
+			if _, err := s.CountDevices(ctx, koshin.DeviceFilter{}); err != nil {
+				t.Errorf("CountDevices during migration: %v", err)
+			}
+			worst = max(worst, time.Since(start))
+		}
+	}()
+	upgraded := postgres.NewDB(s.DSN)
+	upgraded.MigrationLockTimeout, upgraded.MaxAttempts = 100*time.Millisecond, 3
+	octx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	err = upgraded.OpenWithMigrations(octx, next)
+	close(stop)
+	if koshin.ErrorCode(err) != koshin.EUNAVAILABLE || time.Since(start) > 5*time.Second {
+		t.Fatalf("migration on a busy table: %v after %v; want EUNAVAILABLE within seconds", err, time.Since(start))
+	}
+	if worst := <-slowest; worst > 2*time.Second {
+		t.Fatalf("a check-in waited %v behind the migration", worst)
+	}
+
+	must(t, long.Rollback())
+	again := postgres.NewDB(s.DSN)
+	must(t, again.OpenWithMigrations(ctx, next))
+	defer again.Close()
+	must(t, rawDB(t, s.DSN).QueryRow(`SELECT COUNT(note) FROM devices`).Scan(&n))
 }

@@ -127,16 +127,19 @@ func (l *Lock) watch(interval time.Duration) {
 }
 
 // lockConnConfig is the configuration of a lock session. The TCP
-// keepalives make the server notice a holder that vanished from the
-// network (power cut, partition) within about 20 s and end its session,
-// releasing the lock; without them a dead peer's session can outlive it by
-// hours. The client side detects the same through its pings.
+// keepalives (for an idle connection) and the TCP user timeout (for one
+// with unacknowledged data) make the server notice a holder that vanished
+// from the network (power cut, partition) within about 20 s and end its
+// session, releasing the lock; with the kernel's defaults a dead peer's
+// session can outlive it by hours. The client side detects the same
+// through its pings.
 func (db *DB) lockConnConfig() *pgx.ConnConfig {
 	c := db.sessionConfig(0, 0)
 	c.RuntimeParams["application_name"] = c.RuntimeParams["application_name"] + "-lock"
 	c.RuntimeParams["tcp_keepalives_idle"] = "5"
 	c.RuntimeParams["tcp_keepalives_interval"] = "5"
 	c.RuntimeParams["tcp_keepalives_count"] = "3"
+	c.RuntimeParams["tcp_user_timeout"] = "20000"
 	dialer := &net.Dialer{KeepAlive: 5 * time.Second, Timeout: 10 * time.Second}
 	c.DialFunc = dialer.DialContext
 	return c

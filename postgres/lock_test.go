@@ -31,6 +31,11 @@ func TestTryLock(t *testing.T) {
 	if pid, held, err := rs[1].LockHolder(ctx, key); err != nil || !held || uint32(pid) != l.PID() {
 		t.Fatalf("LockHolder = %d, %v, %v; want %d", pid, held, err, l.PID())
 	}
+	var app string
+	must(t, rawDB(t, rs[1].DSN).QueryRow(`SELECT application_name FROM pg_stat_activity WHERE pid = $1`, int32(l.PID())).Scan(&app))
+	if app != "koshin-lock" {
+		t.Fatalf("lock session application_name = %q", app)
+	}
 	if other, err := rs[0].TryLock(ctx, postgres.LockKey("test/other")); err != nil || other == nil {
 		t.Fatalf("another key: %v, %v", other, err)
 	} else {

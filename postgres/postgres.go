@@ -72,9 +72,10 @@ var migrations embed.FS
 
 // DB is the PostgreSQL store. Create it with NewDB, set fields, then Open.
 type DB struct {
-	// DSN is a libpq-style URL or key=value string. Parameters pgx
-	// understands (pool_max_conns excepted) apply, e.g.
-	// default_query_exec_mode=exec behind a transaction-pooling PgBouncer.
+	// DSN is a libpq-style URL or keyword/value string; parameters pgx
+	// understands apply (e.g. default_query_exec_mode=exec behind a pooler
+	// that cannot keep prepared statements), others are sent to the server
+	// as session settings.
 	DSN string
 	// Now is the clock for record-keeping timestamps.
 	Now func() time.Time

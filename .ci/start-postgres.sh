@@ -61,7 +61,13 @@ fi
 if ! bin=$(pgbin); then
   log "PostgreSQL server binaries not found; installing the postgresql package"
   export DEBIAN_FRONTEND=noninteractive
+  # Debian's package would create and start a system cluster ("main", port
+  # 5432) that outlives the job; only the binaries are wanted.
+  conf=/etc/postgresql-common/createcluster.d/koshin-ci.conf
+  mkdir -p "$(dirname "$conf")"
+  echo 'create_main_cluster = false' >"$conf"
   { apt-get install -y -qq postgresql || { apt-get update -qq && apt-get install -y -qq postgresql; }; } >&2
+  rm -f "$conf"
   bin=$(pgbin) || { log "postgresql installed but initdb not found"; exit 1; }
 fi
 

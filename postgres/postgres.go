@@ -22,18 +22,18 @@
 // statement after the lock sees the winner's commit. Constraints are the
 // final word: the partial unique index assignments_one_active makes a second
 // active assignment for a device impossible whatever the application does,
-// and AssignNext inserts with ON CONFLICT DO NOTHING against it. Rows that
-// several transactions lock in one go are locked in a fixed order (device
-// ID), so concurrent replicas cannot deadlock on them. The audit chain is
-// appended under a transaction-scoped advisory lock, so it stays linear
-// with any number of writers.
+// and AssignNext inserts with ON CONFLICT DO NOTHING against it. Batches
+// of rows are locked in a fixed order (device ID), so two replicas'
+// batches do not deadlock; a deadlock PostgreSQL detects anyway is
+// retried (below). The audit chain is appended under a transaction-scoped
+// advisory lock, so it stays linear with any number of writers.
 //
 // A transaction that PostgreSQL aborts for a reason that says nothing about
 // the request (serialization failure, deadlock, lock timeout) is retried a
 // bounded number of times with jittered backoff; if it keeps failing the
-// caller gets EUNAVAILABLE (HTTP 503 with Retry-After). Unique and foreign
-// key violations are ECONFLICT, check violations and malformed text (NUL
-// bytes, invalid UTF-8) EINVALID, and the append-only triggers EFORBIDDEN.
+// caller gets EUNAVAILABLE (HTTP 503). Unique and foreign key violations
+// are ECONFLICT, check violations and malformed text (NUL bytes, invalid
+// UTF-8) EINVALID, and the append-only triggers EFORBIDDEN.
 //
 // Event and device-report sequence numbers come from sequences, so on
 // PostgreSQL they are unique and increasing per insert but may become

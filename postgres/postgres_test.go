@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -43,6 +44,7 @@ func runTests(m *testing.M) int {
 	if serverDSN == "" {
 		return m.Run() // every test that needs the server skips
 	}
+	sweepStaleDatabases()
 	name, err := createTemplate()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "postgres tests: prepare template database: %v\n", err)
@@ -70,10 +72,47 @@ func createTemplate() (string, error) {
 	return name, db.Close()
 }
 
+// randomName is prefix, the UTC time and random hex: unique, and old
+// enough to sweep when a crashed run left it behind.
 func randomName(prefix string) string {
-	b := make([]byte, 8)
+	b := make([]byte, 6)
 	rand.Read(b)
-	return prefix + hex.EncodeToString(b)
+	return prefix + time.Now().UTC().Format("20060102150405") + "_" + hex.EncodeToString(b)
+}
+
+var staleName = regexp.MustCompile(`^koshin_(tmpl|test)_(\d{14})_[0-9a-f]+$`)
+
+// sweepStaleDatabases drops databases that earlier runs created more than
+// a day ago and never dropped (a run that panics skips its cleanups).
+// Younger ones may belong to a run in progress on a shared server.
+func sweepStaleDatabases() {
+	db, err := sql.Open("pgx", serverDSN)
+	if err != nil {
+		return
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT datname FROM pg_database WHERE datname LIKE 'koshin\_%'`)
+	if err != nil {
+		return
+	}
+	var stale []string
+	for rows.Next() {
+		var name string
+		if rows.Scan(&name) != nil {
+			continue
+		}
+		m := staleName.FindStringSubmatch(name)
+		if m == nil {
+			continue
+		}
+		if t, err := time.Parse("20060102150405", m[2]); err == nil && time.Since(t) > 24*time.Hour {
+			stale = append(stale, name)
+		}
+	}
+	rows.Close()
+	for _, name := range stale {
+		dropDatabase(name)
+	}
 }
 
 // dsnFor is the server DSN with its database replaced by name.

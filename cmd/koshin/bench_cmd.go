@@ -248,6 +248,7 @@ func benchDeviceFor(ctx context.Context, srv *ServerMain, key crypto.Signer, ser
 // benchResult collects latencies and failures.
 type benchResult struct {
 	elapsed   time.Duration
+	cpu       time.Duration // process CPU time during the run
 	latencies []time.Duration
 	failures  map[string]int
 }
@@ -260,7 +261,7 @@ func benchRun(ctx context.Context, devs []*benchDevice, url string, d time.Durat
 	res := &benchResult{failures: map[string]int{}}
 	var wg sync.WaitGroup
 	var started atomic.Int64
-	start := time.Now()
+	start, cpu0 := time.Now(), processCPU()
 	for _, dev := range devs {
 		wg.Add(1)
 		go func() {
@@ -275,7 +276,7 @@ func benchRun(ctx context.Context, devs []*benchDevice, url string, d time.Durat
 		}()
 	}
 	wg.Wait()
-	res.elapsed = time.Since(start)
+	res.elapsed, res.cpu = time.Since(start), processCPU()-cpu0
 	return res
 }
 
@@ -325,6 +326,12 @@ func (r *benchResult) print(w io.Writer, f benchFlags) {
 	fmt.Fprintf(w, "devices %d (%s keys), duration %s: %d check-ins, %.0f check-ins/s\n", f.devices, f.keyType, r.elapsed.Round(time.Millisecond), n, float64(n)/r.elapsed.Seconds())
 	fmt.Fprintf(w, "latency p50 %s  p90 %s  p99 %s  max %s\n", pct(0.50).Round(time.Microsecond), pct(0.90).Round(time.Microsecond),
 		pct(0.99).Round(time.Microsecond), pct(1).Round(time.Microsecond))
+	if r.cpu > 0 {
+		cores := float64(runtime.GOMAXPROCS(0))
+		perCPU := float64(n) / r.cpu.Seconds()
+		fmt.Fprintf(w, "process CPU %s (%.0f%% of %.0f cores); %.0f check-ins per CPU-second, i.e. %.0f/s if server and load generator had all %.0f cores\n",
+			r.cpu.Round(time.Millisecond), 100*r.cpu.Seconds()/r.elapsed.Seconds()/cores, cores, perCPU, perCPU*cores, cores)
+	}
 	for k, v := range r.failures {
 		fmt.Fprintf(w, "failed: %d × %s\n", v, k)
 	}

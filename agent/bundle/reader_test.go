@@ -7,6 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -170,4 +173,38 @@ func FuzzRead(f *testing.F) {
 		}
 		b.Instruction("dev-1")
 	})
+}
+
+// A bundle assembled with GNU tar, as docs/integrator-guide.md shows,
+// reads back.
+func TestGNUTarBundle(t *testing.T) {
+	tarPath, err := exec.LookPath("tar")
+	if err != nil {
+		t.Skip("no tar here")
+	}
+	dir := t.TempDir()
+	for name, data := range map[string]string{bundle.ManifestName: `{"format":1}`, "image/1.root.json": "{}",
+		"director/targets.json": "{}", "targets/abc.img": "payload"} {
+		p := filepath.Join(dir, "b", name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		os.WriteFile(p, []byte(data), 0o644)
+	}
+	out := filepath.Join(dir, "update.koshin")
+	cmd := exec.Command(tarPath, "--format=pax", "-C", filepath.Join(dir, "b"), "-cf", out, bundle.ManifestName, "image", "director", "targets")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Skipf("tar without --format=pax: %v %s", err, b)
+	}
+	b, err := bundle.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	rc, err := b.Open(context.Background(), bundle.TargetsURL+"/abc.img", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(rc)
+	if string(got) != "load" {
+		t.Fatalf("payload from offset 3: %q", got)
+	}
 }

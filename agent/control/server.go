@@ -152,12 +152,21 @@ func (s *Server) currentToken() string {
 
 // Listen creates the Unix socket at path, mode 0660 and, with gid ≥ 0,
 // owned by that group. A stale socket left by a previous run is replaced;
-// any other file at path is refused. The parent directory is created
-// with mode 0750 if missing, so the socket is never reachable with looser
-// permissions in between.
+// any other file at path is refused. A missing parent directory is created
+// with mode 0750 (and the group, so its members can reach the socket), so
+// the socket is never reachable with looser permissions in between; an
+// existing one is left as the integrator made it.
 func Listen(path string, gid int) (net.Listener, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return nil, fmt.Errorf("control socket: %w", err)
+	dir := filepath.Dir(path)
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("control socket: %w", err)
+		}
+		if gid >= 0 {
+			if err := os.Chown(dir, -1, gid); err != nil {
+				return nil, fmt.Errorf("control socket: %w", err)
+			}
+		}
 	}
 	if fi, err := os.Lstat(path); err == nil {
 		if fi.Mode().Type() != os.ModeSocket {

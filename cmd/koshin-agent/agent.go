@@ -36,8 +36,8 @@ const (
 	lockFile    = "agent.lock"
 )
 
-// errRestart asks main to open the agent again (after a factory reset
-// rotated the identity).
+// errRestart asks main to open the agent again: a factory reset rotated
+// the identity, or the device enrolled.
 var errRestart = errors.New("restart with the new identity")
 
 // Agent is the running daemon: engine, local control API and their
@@ -52,7 +52,7 @@ type Agent struct {
 	control *control.Server
 	renewer *deviceclient.Renewer
 	waker   *waker
-	reset   chan struct{}
+	reset   chan struct{} // restart: identity rotated or enrolled
 }
 
 // dir returns a path in the state directory.

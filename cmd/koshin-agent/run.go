@@ -7,6 +7,7 @@ import (
 
 	"github.com/koshin-ota/koshin/agent"
 	"github.com/koshin-ota/koshin/agent/control"
+	"github.com/koshin-ota/koshin/agent/identity"
 )
 
 // Run serves the control API and runs the engine until ctx ends. It
@@ -35,6 +36,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	go func() { errc <- a.runEngine(ctx) }()
 	if a.renewer != nil {
 		go a.renewLoop(ctx)
+	}
+	if !a.id.Enrolled() {
+		go a.watchEnrollment(ctx)
 	}
 	var result error
 	select {
@@ -112,4 +116,28 @@ func (w *waker) sleep(ctx context.Context, d time.Duration) error {
 		return ctx.Err()
 	}
 	return nil
+}
+
+// watchEnrollment restarts the agent once `koshin-agent enroll` stored a
+// certificate for this identity (after a factory reset the daemon keeps
+// running unenrolled; enrolling must not need a manual restart).
+func (a *Agent) watchEnrollment(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		id, err := identity.Store{Dir: a.cfg.dir(identityDir)}.Load()
+		if err == nil && id.Enrolled() {
+			a.log.Info("device enrolled; restarting with its certificate", "device", id.ID)
+			select {
+			case a.reset <- struct{}{}:
+			default:
+			}
+			return
+		}
+	}
 }

@@ -44,7 +44,8 @@ var ErrUpdateFailed = errors.New("agent: update failed")
 // successful check-in (EN 303 645 5.9-2).
 //
 // It returns the target it installed, and ErrReboot when the system must
-// reboot into it (the reboot has been requested). A rejected instruction
+// reboot into it (the reboot has been requested); ErrInProgress while an
+// update has switched the bootloader or a reboot is pending. A rejected instruction
 // or payload is counted and reported like one from the server, and the
 // error wraps the trust error.
 func (e *Engine) InstallOffline(ctx context.Context, o Offline) (Target, error) {
@@ -53,8 +54,8 @@ func (e *Engine) InstallOffline(ctx context.Context, o Offline) (Target, error) 
 	}
 	var t Target
 	err := e.Exclusive(ctx, func() error {
-		if err := e.rebootPending(); err != nil {
-			return err
+		if e.pendingReboot {
+			return fmt.Errorf("%w: the system is rebooting into an update", ErrInProgress)
 		}
 		// The verifier and fetcher are read only inside the exclusive
 		// section, so swapping them for this one call cannot affect a

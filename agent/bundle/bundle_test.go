@@ -106,8 +106,12 @@ func TestInstallBundleOffline(t *testing.T) {
 	if env := r.Env(); env.Slot != "B" || !env.UpgradeAvailable {
 		t.Fatalf("bootloader %+v, want a trial of slot B", env)
 	}
-	if again, _ := inst.Nonces.Current(); again == nonce {
+	again, _ := inst.Nonces.Current()
+	if again == nonce {
 		t.Fatal("offline nonce not replaced after its instruction was used")
+	}
+	if _, err := inst.Install(ctx, write(t, contents(r, again))); !errors.Is(err, agent.ErrInProgress) {
+		t.Fatalf("install while rebooting into the first: %v, want ErrInProgress", err)
 	}
 
 	e.Close()

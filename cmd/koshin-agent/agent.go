@@ -220,7 +220,7 @@ func (a *Agent) controlServer(settings *control.Settings, consent *control.Conse
 		WorkDir:      a.cfg.dir(workDir),
 		MaxBundle:    cc.MaxBundle,
 		Wake:         a.waker.wake,
-		OnReset:      func(control.ResetResult) { a.reset <- struct{}{} },
+		OnReset:      func(control.ResetResult) { a.restart() },
 		Now:          a.now,
 		Log:          a.log,
 	})
@@ -291,4 +291,12 @@ func socketGroup(name string) (int, error) {
 		return -1, fmt.Errorf("control.socket_group: %w", err)
 	}
 	return strconv.Atoi(g.Gid)
+}
+
+// restart makes Run return errRestart (once; later requests are no-ops).
+func (a *Agent) restart() {
+	select {
+	case a.reset <- struct{}{}:
+	default:
+	}
 }

@@ -133,10 +133,7 @@ func (a *Agent) watchEnrollment(ctx context.Context) {
 		id, err := identity.Store{Dir: a.cfg.dir(identityDir)}.Load()
 		if err == nil && id.Enrolled() {
 			a.log.Info("device enrolled; restarting with its certificate", "device", id.ID)
-			select {
-			case a.reset <- struct{}{}:
-			default:
-			}
+			a.restart()
 			return
 		}
 	}

@@ -54,6 +54,17 @@ type Operator struct {
 	PasswordHash string `json:"-"`
 	// TOTPSecret enables the second factor when set (CCDS ORG08).
 	TOTPSecret []byte `json:"-"`
+	// TOTPLastStep is the time step of the last one-time code accepted
+	// from this operator; codes of that step or earlier are refused (RFC
+	// 6238 §5.2). It lives in the store so that a code used on one server
+	// replica cannot be replayed on another.
+	TOTPLastStep int64 `json:"-"`
+	// TOTPPending is a second-factor secret offered to the operator and
+	// not yet confirmed with a code; it expires at TOTPPendingUntil. Kept
+	// in the store so that the offer and the confirmation may reach
+	// different replicas.
+	TOTPPending      []byte    `json:"-"`
+	TOTPPendingUntil time.Time `json:"-"`
 	// FailedLogins and LockedUntil implement lockout with growing delay
 	// (EN 303 645 5.1-5, CCDS STS13); see LockoutPolicy.
 	FailedLogins int       `json:"failed_logins"`
@@ -77,11 +88,28 @@ func (o *Operator) Validate() error {
 	return validateTOTPSecret(o.TOTPSecret)
 }
 
+// ValidateTOTPSecret checks a second-factor secret that must be present.
+func ValidateTOTPSecret(s []byte) error {
+	if len(s) == 0 {
+		return Errorf(EINVALID, "TOTP secret must be %d-%d bytes.", MinTOTPSecretLen, MaxTOTPSecretLen)
+	}
+	return validateTOTPSecret(s)
+}
+
 func validateTOTPSecret(s []byte) error {
 	if len(s) != 0 && (len(s) < MinTOTPSecretLen || len(s) > MaxTOTPSecretLen) {
 		return Errorf(EINVALID, "TOTP secret must be %d-%d bytes.", MinTOTPSecretLen, MaxTOTPSecretLen)
 	}
 	return nil
+}
+
+// PendingTOTP returns the offered second-factor secret if it has not
+// expired at now.
+func (o *Operator) PendingTOTP(now time.Time) ([]byte, bool) {
+	if len(o.TOTPPending) == 0 || !now.Before(o.TOTPPendingUntil) {
+		return nil, false
+	}
+	return o.TOTPPending, true
 }
 
 // Locked reports whether the operator must wait before trying again.
@@ -126,7 +154,8 @@ func (p LockoutPolicy) Delay(failures int) time.Duration {
 }
 
 // OperatorUpdate changes an operator; nil fields stay. An empty TOTPSecret
-// removes the second factor.
+// removes the second factor; setting TOTPSecret (to anything) also drops a
+// pending offer.
 type OperatorUpdate struct {
 	Role         *Role   `json:"role,omitempty"`
 	PasswordHash *string `json:"-"`
@@ -198,6 +227,18 @@ type OperatorStore interface {
 	// RecordLoginSuccess clears the failure count and lock and sets
 	// LastLoginAt. Returns ENOTFOUND.
 	RecordLoginSuccess(ctx context.Context, name string, now time.Time) (*Operator, error)
+
+	// UseTOTPStep records that a one-time code of time step step was
+	// accepted from the operator, atomically, so that each code works once
+	// across all replicas (RFC 6238 §5.2). Returns ECONFLICT if step is not
+	// after the last recorded step (a replayed or older code), ENOTFOUND,
+	// EINVALID for a negative step.
+	UseTOTPStep(ctx context.Context, name string, step int64) error
+
+	// OfferTOTP keeps secret as the operator's pending second factor until
+	// expires, replacing an earlier offer; UpdateOperator setting
+	// TOTPSecret clears it. Returns ENOTFOUND, EINVALID.
+	OfferTOTP(ctx context.Context, name string, secret []byte, expires time.Time) error
 
 	// CreateAPIToken stores a token's hash and sets ID and CreatedAt.
 	// Returns EINVALID; ENOTFOUND for an unknown operator; EFORBIDDEN if the

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"sync"
 	"time"
 
@@ -8,8 +9,7 @@ import (
 	"github.com/koshin-ota/koshin/totp"
 )
 
-// maxShadowNames bounds the in-memory state kept for unknown login names
-// and TOTP codes.
+// maxShadowNames bounds the in-memory state kept for unknown login names.
 const maxShadowNames = 10_000
 
 // shadowLockout applies the lockout policy to names that are not
@@ -71,77 +71,25 @@ func (s *shadowLockout) evict(now time.Time) {
 	}
 }
 
-// usedCodes refuses a TOTP code that was already used (RFC 6238 §5.2):
-// per operator it remembers the last step that logged in. In memory and
-// per replica; a code lives for at most three 30-second steps.
-type usedCodes struct {
-	mu   sync.Mutex
-	last map[string]uint64
-}
-
-func newUsedCodes() *usedCodes { return &usedCodes{last: map[string]uint64{}} }
-
-// use checks code and, if it is valid and newer than the last one used,
-// records it.
-func (u *usedCodes) use(name string, secret []byte, code string, now time.Time) bool {
+// useTOTP checks a one-time code against secret and records its time step
+// in the store, so that each code works once whichever replica it reaches
+// (RFC 6238 §5.2). A replayed code is refused like a wrong one.
+func (s *Server) useTOTP(ctx context.Context, name string, secret []byte, code string, now time.Time) (bool, error) {
 	step, ok := totp.Verify(secret, code, now, totp.Default)
 	if !ok {
-		return false
+		return false, nil
 	}
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if last, seen := u.last[name]; seen && step <= last {
-		return false
+	switch err := s.Store.UseTOTPStep(ctx, name, int64(step)); koshin.ErrorCode(err) {
+	case "":
+		return true, nil
+	case koshin.ECONFLICT:
+		return false, nil
+	default:
+		return false, err
 	}
-	if len(u.last) >= maxShadowNames {
-		clear(u.last) // old steps are useless anyway: the skew window is 90 s
-	}
-	u.last[name] = step
-	return true
 }
 
-// pendingTOTP holds secrets offered to operators who started enrolling a
-// second factor, until they confirm with a code (so that a secret never
-// becomes required before its owner has it in an app).
-type pendingTOTP struct {
-	mu sync.Mutex
-	m  map[string]pendingSecret
-}
-
-type pendingSecret struct {
-	secret  []byte
-	expires time.Time
-}
-
-// pendingTOTPLifetime is how long an offered secret can be confirmed.
+// pendingTOTPLifetime is how long an offered second-factor secret can be
+// confirmed. Offers are kept in the store (koshin.OperatorStore.OfferTOTP),
+// so the offer and the confirmation may reach different replicas.
 const pendingTOTPLifetime = 10 * time.Minute
-
-func newPendingTOTP() *pendingTOTP { return &pendingTOTP{m: map[string]pendingSecret{}} }
-
-func (p *pendingTOTP) offer(name string, secret []byte, now time.Time) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for k, v := range p.m {
-		if !now.Before(v.expires) {
-			delete(p.m, k)
-		}
-	}
-	p.m[name] = pendingSecret{secret: secret, expires: now.Add(pendingTOTPLifetime)}
-}
-
-// get returns name's pending secret if it has not expired.
-func (p *pendingTOTP) get(name string, now time.Time) ([]byte, bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	v, ok := p.m[name]
-	if !ok || !now.Before(v.expires) {
-		return nil, false
-	}
-	return v.secret, true
-}
-
-func (p *pendingTOTP) drop(name string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	delete(p.m, name)
-}

@@ -96,7 +96,9 @@ type totpOffer struct {
 // confirmed with a code from the app (confirmTOTP).
 func (s *Server) beginTOTP(w http.ResponseWriter, r *http.Request, p *principal) error {
 	secret := totp.NewSecret()
-	s.totpPending.offer(p.Operator, secret, s.now())
+	if err := s.Store.OfferTOTP(r.Context(), p.Operator, secret, s.now().Add(pendingTOTPLifetime)); err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, totpOffer{Secret: totp.EncodeSecret(secret), URI: totp.URI(s.Config.TOTPIssuer, p.Operator, secret, totp.Default)})
 	return nil
 }
@@ -111,19 +113,27 @@ func (s *Server) confirmTOTP(w http.ResponseWriter, r *http.Request, p *principa
 		return err
 	}
 	now := s.now()
-	secret, ok := s.totpPending.get(p.Operator, now)
+	o, err := s.Store.FindOperatorByName(r.Context(), p.Operator)
+	if err != nil {
+		return err
+	}
+	secret, ok := o.PendingTOTP(now)
 	if !ok {
 		return koshin.Errorf(koshin.ECONFLICT, "No second-factor enrollment is pending; start one first.")
 	}
-	if len(req.Code) > 16 || !s.totpUsed.use(p.Operator, secret, req.Code, now) {
+	if len(req.Code) > 16 {
+		ok = false
+	} else if ok, err = s.useTOTP(r.Context(), p.Operator, secret, req.Code, now); err != nil {
+		return err
+	}
+	if !ok {
 		return koshin.Errorf(koshin.EINVALID, "The one-time code does not match; check the app's clock and try again.")
 	}
-	_, err := s.Store.UpdateOperator(r.Context(), p.Operator, koshin.OperatorUpdate{TOTPSecret: &secret})
+	_, err = s.Store.UpdateOperator(r.Context(), p.Operator, koshin.OperatorUpdate{TOTPSecret: &secret})
 	s.audit(r.Context(), p.String(), "operator.totp.enable", "operator:"+p.Operator, err, "")
 	if err != nil {
 		return err
 	}
-	s.totpPending.drop(p.Operator)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -62,8 +62,6 @@ type Server struct {
 	downloads     *admission
 	mgmtAdmission *admission
 	shadow        *shadowLockout
-	totpUsed      *usedCodes
-	totpPending   *pendingTOTP
 	dummyHash     string // verified against for unknown login names
 }
 
@@ -233,8 +231,6 @@ func (s *Server) Init() error {
 	s.downloads = newAdmission(c.MaxDownloads)
 	s.mgmtAdmission = newAdmission(c.MaxInFlight)
 	s.shadow = newShadowLockout()
-	s.totpUsed = newUsedCodes()
-	s.totpPending = newPendingTOTP()
 	var err error
 	s.dummyHash, err = c.Password.Hash(koshin.NewSecret())
 	return err

@@ -73,7 +73,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, _ *principal) err
 			s.Metrics.logins.WithLabelValues("totp-required").Inc()
 			return koshin.Errorf(koshin.EUNAUTHORIZED, "A one-time code is required.")
 		}
-		ok = s.totpUsed.use(o.Name, o.TOTPSecret, req.TOTP, now)
+		if ok, err = s.useTOTP(r.Context(), o.Name, o.TOTPSecret, req.TOTP, now); err != nil {
+			return err
+		}
 	}
 	if !ok {
 		return s.loginFailed(r.Context(), req.Name, now)

@@ -8,15 +8,18 @@ import (
 	"github.com/koshin-ota/koshin"
 )
 
-const operatorColumns = `name, role, password_hash, totp_secret, failed_logins, locked_until, last_login_at, created_at, updated_at`
+const operatorColumns = `name, role, password_hash, totp_secret, failed_logins, locked_until, last_login_at, created_at, updated_at,
+	totp_last_step, totp_pending, totp_pending_until`
 
 func scanOperator(s scanner) (*koshin.Operator, error) {
 	var o koshin.Operator
-	var locked, last, created, updated sql.NullInt64
-	if err := s.Scan(&o.Name, &o.Role, &o.PasswordHash, &o.TOTPSecret, &o.FailedLogins, &locked, &last, &created, &updated); err != nil {
+	var locked, last, created, updated, pendingUntil sql.NullInt64
+	if err := s.Scan(&o.Name, &o.Role, &o.PasswordHash, &o.TOTPSecret, &o.FailedLogins, &locked, &last, &created, &updated,
+		&o.TOTPLastStep, &o.TOTPPending, &pendingUntil); err != nil {
 		return nil, err
 	}
 	o.LockedUntil, o.LastLoginAt, o.CreatedAt, o.UpdatedAt = timeOf(locked), timeOf(last), timeOf(created), timeOf(updated)
+	o.TOTPPendingUntil = timeOf(pendingUntil)
 	return &o, nil
 }
 
@@ -103,6 +106,11 @@ func (db *DB) UpdateOperator(ctx context.Context, name string, upd koshin.Operat
 		o.UpdatedAt = db.now()
 		_, err = tx.ExecContext(ctx, `UPDATE operators SET role = $2, password_hash = $3, totp_secret = $4, updated_at = $5
 			WHERE name = $1`, name, o.Role, o.PasswordHash, nilIfEmpty(o.TOTPSecret), o.UpdatedAt.UnixMicro())
+		if err != nil || upd.TOTPSecret == nil {
+			return err
+		}
+		o.TOTPPending, o.TOTPPendingUntil = nil, time.Time{}
+		_, err = tx.ExecContext(ctx, `UPDATE operators SET totp_pending = NULL, totp_pending_until = NULL WHERE name = $1`, name)
 		return err
 	})
 	return o, err
@@ -198,4 +206,50 @@ func (db *DB) RecordLoginSuccess(ctx context.Context, name string, now time.Time
 		return err
 	})
 	return o, err
+}
+
+// UseTOTPStep implements koshin.OperatorStore. The step is compared and
+// set in one conditional UPDATE, so of two replicas accepting the same code
+// at once exactly one succeeds.
+func (db *DB) UseTOTPStep(ctx context.Context, name string, step int64) error {
+	if err := koshin.ValidateID("Operator name", name); err != nil {
+		return err
+	}
+	if step < 0 {
+		return koshin.Errorf(koshin.EINVALID, "TOTP step must not be negative.")
+	}
+	return db.update(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE operators SET totp_last_step = $2 WHERE name = $1 AND totp_last_step < $2`, name, step)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			return nil
+		}
+		if _, err := findOperator(ctx, tx, name); err != nil {
+			return err
+		}
+		return koshin.Errorf(koshin.ECONFLICT, "This one-time code was used already.")
+	})
+}
+
+// OfferTOTP implements koshin.OperatorStore.
+func (db *DB) OfferTOTP(ctx context.Context, name string, secret []byte, expires time.Time) error {
+	if err := koshin.ValidateID("Operator name", name); err != nil {
+		return err
+	}
+	if err := koshin.ValidateTOTPSecret(secret); err != nil {
+		return err
+	}
+	return db.update(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE operators SET totp_pending = $2, totp_pending_until = $3 WHERE name = $1`,
+			name, secret, expires.UnixMicro())
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return koshin.Errorf(koshin.ENOTFOUND, "Operator %s not found.", name)
+		}
+		return nil
+	})
 }

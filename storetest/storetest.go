@@ -70,6 +70,7 @@ func Run(t *testing.T, b Backend) {
 		{"Decommission", testDecommission},
 		{"Operators", testOperators},
 		{"Lockout", testLockout},
+		{"TOTPState", testTOTPState},
 		{"APITokens", testAPITokens},
 		{"Audit", testAudit},
 		{"AuditTamper", testAuditTamper},

@@ -16,6 +16,7 @@ type Store interface {
 	EventStore
 	OperatorStore
 	AuditStore
+	SettingStore
 
 	// Close releases the store's resources.
 	Close() error

@@ -71,6 +71,7 @@ func Run(t *testing.T, b Backend) {
 		{"Operators", testOperators},
 		{"Lockout", testLockout},
 		{"TOTPState", testTOTPState},
+		{"Settings", testSettings},
 		{"APITokens", testAPITokens},
 		{"Audit", testAudit},
 		{"AuditTamper", testAuditTamper},

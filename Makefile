@@ -12,7 +12,7 @@ build:
 	CGO_ENABLED=0 $(GO) build -o $(BIN)/ ./cmd/koshin ./cmd/koshin-agent ./cmd/koshin-tuf-client
 
 demo:
-	$(GO) run ./cmd/koshin demo
+	$(GO) run ./cmd/koshin quickstart
 
 # test: go vet + go test ./... . With KOSHIN_INTEGRATION=1 (set by .ci/run,
 # which installs the tools) the integration tests run too — SoftHSM2,

@@ -78,8 +78,10 @@ type Config struct {
 	// style for the AWS and other endpoints known to support it.
 	PathStyle bool
 	// PartSize is the multipart part size (default DefaultPartSize,
-	// MinPartSize..MaxPartSize). One upload buffers one part; 10,000 parts
-	// bound an upload of unknown size (160 GB at the default).
+	// MinPartSize..MaxPartSize). An upload of known size buffers one part,
+	// one of unknown size up to two (the first part is read ahead to see
+	// whether a single PUT will do); 10,000 parts bound an upload of
+	// unknown size (160 GiB at the default).
 	PartSize int64
 	// MaxRetries bounds the client's retries of failed requests (default
 	// DefaultMaxRetries; 1 means no retry).

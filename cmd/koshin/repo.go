@@ -26,7 +26,7 @@ ceremony, offline signing, revocation and rotation runbooks.`,
 	c.AddCommand(
 		newRepoInitCmd(m), newRepoKeyCmd(m), newRepoSignCmd(m), newRepoSignOfflineCmd(m),
 		newRepoRotateRootCmd(m), newRepoCommitCmd(m), newRepoTimestampCmd(m), newRepoPublishCmd(m),
-		newRepoStatusCmd(m), newRepoStageCmd(m), newRepoDiscardCmd(m),
+		newRepoStatusCmd(m), newRepoStageCmd(m), newRepoDiscardCmd(m), newRepoPublishS3Cmd(m),
 	)
 	return c
 }

@@ -6,14 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
+	"log/slog"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/koshin-ota/koshin"
 	"github.com/koshin-ota/koshin/password"
-	"github.com/koshin-ota/koshin/sqlite"
 )
 
 func init() { register((*Main).adminCmd) }
@@ -100,9 +99,11 @@ func (m *Main) withStore(cmd *cobra.Command, f serverFlags, fn func(context.Cont
 	if cfg.DataDir == "" {
 		return usagef("--data-dir is required")
 	}
-	db := sqlite.NewDB(filepath.Join(cfg.DataDir, dbFile))
-	db.Now = m.Now
-	if err := db.Open(cmd.Context()); err != nil {
+	if err := cfg.resolve(); err != nil {
+		return err
+	}
+	db, err := openStore(cmd.Context(), &cfg, m.Now, slog.New(slog.DiscardHandler))
+	if err != nil {
 		return err
 	}
 	defer db.Close()

@@ -14,7 +14,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/koshin-ota/koshin/pki"
-	"github.com/koshin-ota/koshin/sqlite"
 	"github.com/koshin-ota/koshin/trust"
 	"github.com/koshin-ota/koshin/trust/keys"
 	"github.com/koshin-ota/koshin/trust/repo"
@@ -156,12 +155,11 @@ func (m *Main) initServer(ctx context.Context, cfg ServerConfig, channel trust.C
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return err
 	}
-	db := sqlite.NewDB(filepath.Join(cfg.DataDir, dbFile))
-	db.Now = m.Now
-	if err := db.Open(ctx); err != nil {
+	db, err := openStore(ctx, &cfg, m.Now, slog.New(slog.DiscardHandler))
+	if err != nil {
 		return err
 	}
-	db.Close()
+	defer db.Close()
 	a, err := pki.Open(pki.Options{Dir: filepath.Join(cfg.DataDir, pkiDir), Hosts: cfg.Hosts, Now: m.Now,
 		CertFile: cfg.TLS.CertFile, KeyFile: cfg.TLS.KeyFile, CAFile: cfg.TLS.CAFile})
 	if err != nil {
@@ -170,7 +168,17 @@ func (m *Main) initServer(ctx context.Context, cfg ServerConfig, channel trust.C
 	if rootKeyOut == "" {
 		rootKeyOut = filepath.Join(cfg.Dir.Dir, "root.key")
 	}
-	if err := m.initDirector(cfg, channel, rootKeyOut); err != nil {
+	d, err := m.initDirector(cfg, channel, rootKeyOut)
+	if err != nil {
+		return err
+	}
+	root1, err := d.RootVersion(1)
+	if err != nil {
+		return err
+	}
+	// Replicas started later on the same database check their copy of the
+	// key directory against these.
+	if err := claimKeys(ctx, db, a, root1); err != nil {
 		return err
 	}
 	fmt.Fprintf(m.Stdout, "data directory %s ready\nserver CA SHA-256 fingerprint %s\n", cfg.DataDir, a.ServerCAFingerprint())
@@ -181,23 +189,23 @@ func (m *Main) initServer(ctx context.Context, cfg ServerConfig, channel trust.C
 
 // initDirector generates the director's keys and root 1. An existing
 // director is left alone (repo.InitDirector refuses to overwrite).
-func (m *Main) initDirector(cfg ServerConfig, channel trust.Channel, rootKeyOut string) error {
+func (m *Main) initDirector(cfg ServerConfig, channel trust.Channel, rootKeyOut string) (*repo.Director, error) {
 	if _, err := os.Stat(filepath.Join(cfg.Dir.Dir, "director.json")); err == nil {
-		return fmt.Errorf("%s already holds a director", cfg.Dir.Dir)
+		return nil, fmt.Errorf("%s already holds a director", cfg.Dir.Dir)
 	}
 	if strings.HasPrefix(cfg.Dir.Key, "pkcs11:") {
-		return usagef("director.key is a PKCS#11 URI: generate the key on the token and initialise the director with it")
+		return nil, usagef("director.key is a PKCS#11 URI: generate the key on the token and initialise the director with it")
 	}
 	root, err := keys.Generate(keys.Ed25519)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	targets, err := keys.Generate(keys.Ed25519)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := os.MkdirAll(cfg.Dir.Dir, 0o700); err != nil {
-		return err
+		return nil, err
 	}
 	for _, k := range []struct {
 		path   string
@@ -206,14 +214,13 @@ func (m *Main) initDirector(cfg ServerConfig, channel trust.Channel, rootKeyOut 
 	}{{rootKeyOut, root, "director root key"}, {cfg.Dir.Key, targets, "director targets key"}} {
 		pass, err := m.Passphrase("passphrase for the new " + k.what + ": ")
 		if err != nil {
-			return err
+			return nil, err
 		}
 		err = keys.WriteKeyFile(k.path, k.signer, pass, m.KDF)
 		clear(pass)
 		if err != nil {
-			return err
+			return nil, err
 		}
 	}
-	_, err = repo.InitDirector(cfg.Dir.Dir, m.Now(), repo.DirectorOptions{Channel: channel, RootKeys: []crypto.Signer{root}, Targets: targets})
-	return err
+	return repo.InitDirector(cfg.Dir.Dir, m.Now(), repo.DirectorOptions{Channel: channel, RootKeys: []crypto.Signer{root}, Targets: targets})
 }

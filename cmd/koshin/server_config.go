@@ -25,6 +25,11 @@ import (
 type ServerConfig struct {
 	// DataDir holds the database, the PKI and (by default) the director.
 	DataDir string `koanf:"data_dir"`
+	// Store is the database: "sqlite" (DataDir/koshin.db, one server) or
+	// "postgres" (Postgres.DSN, shared by any number of replicas;
+	// docs/scale-out.md).
+	Store    string       `koanf:"store"`
+	Postgres PostgresConf `koanf:"postgres"`
 	// DeviceListen is the device API's address (TLS, mutual TLS after
 	// enrollment); ManagementListen the management API's (TLS).
 	DeviceListen     string `koanf:"device_listen"`
@@ -92,6 +97,10 @@ type LockoutConf struct {
 
 // LimitsConf is the overload protection (CCDS UPD06).
 type LimitsConf struct {
+	// Replicas is how many server replicas share the rates below: each
+	// replica enforces rate ÷ Replicas (bursts and the in-flight caps stay
+	// per replica); docs/scale-out.md explains the split.
+	Replicas     int           `koanf:"replicas"`
 	MaxInFlight  int           `koanf:"max_in_flight"`
 	MaxDownloads int           `koanf:"max_downloads"`
 	DeviceRate   float64       `koanf:"device_rate"`
@@ -111,6 +120,7 @@ func defaultServerConfig() ServerConfig {
 	l := koshin.DefaultLockoutPolicy
 	return ServerConfig{
 		DataDir:          "/var/lib/koshin",
+		Store:            storeSQLite,
 		DeviceListen:     ":8443",
 		ManagementListen: "127.0.0.1:8444",
 		PollInterval:     d.PollInterval,
@@ -119,7 +129,7 @@ func defaultServerConfig() ServerConfig {
 		SessionLifetime:  d.SessionLifetime,
 		EngineInterval:   15 * time.Second,
 		Lockout:          LockoutConf{FreeAttempts: l.FreeAttempts, BaseDelay: l.BaseDelay, MaxDelay: l.MaxDelay},
-		Limits: LimitsConf{MaxInFlight: d.MaxInFlight, MaxDownloads: d.MaxDownloads, DeviceRate: d.DeviceRate,
+		Limits: LimitsConf{Replicas: 1, MaxInFlight: d.MaxInFlight, MaxDownloads: d.MaxDownloads, DeviceRate: d.DeviceRate,
 			DeviceBurst: d.DeviceBurst, AddrRate: d.AddrRate, AddrBurst: d.AddrBurst, LoginRate: d.LoginRate,
 			LoginBurst: d.LoginBurst, EnrollRate: d.EnrollRate, EnrollBurst: d.EnrollBurst, RetryAfter: d.RetryAfter},
 		LogLevel: "info",
@@ -134,6 +144,9 @@ func loadServerConfig(path string, environ func() []string) (ServerConfig, error
 	def := defaultServerConfig()
 	if path != "" {
 		if err := k.Load(file.Provider(path), yaml.Parser()); err != nil {
+			return def, fmt.Errorf("config %s: %w", path, err)
+		}
+		if err := checkFileSecrets(k); err != nil {
 			return def, fmt.Errorf("config %s: %w", path, err)
 		}
 	}
@@ -158,7 +171,7 @@ func loadServerConfig(path string, environ func() []string) (ServerConfig, error
 var configKeys = map[string]bool{}
 
 func init() {
-	for _, key := range strings.Fields(`data_dir device_listen management_listen hosts
+	for _, key := range strings.Fields(`data_dir store postgres.dsn postgres.max_conns limits.replicas device_listen management_listen hosts
 		tls.cert_file tls.key_file tls.ca_file image.dir image.trusted_root director.dir director.key
 		content_keys_dir webhook.url webhook.secret_file poll_interval poll_jitter director_expiry device_cert_validity session_lifetime
 		engine_interval lockout.free_attempts lockout.base_delay lockout.max_delay limits.max_in_flight
@@ -191,12 +204,25 @@ func (c *ServerConfig) resolve() error {
 	if c.EngineInterval < time.Second {
 		return errors.New("config: engine_interval must be at least 1s")
 	}
+	if c.Store == "" {
+		c.Store = storeSQLite
+	}
+	if c.Limits.Replicas == 0 {
+		c.Limits.Replicas = 1
+	}
+	if err := c.checkStore(); err != nil {
+		return err
+	}
+	if c.Limits.Replicas < 1 || c.Limits.Replicas > 1000 {
+		return errors.New("config: limits.replicas must be between 1 and 1000")
+	}
 	return c.apiConfig().WithDefaults().Validate()
 }
 
-// apiConfig is the httpapi part.
+// apiConfig is the httpapi part. Rates are this replica's share of the
+// configured ones (limits.replicas).
 func (c *ServerConfig) apiConfig() httpapi.Config {
-	l := c.Limits
+	l := c.Limits.perReplica()
 	return httpapi.Config{
 		PollInterval: c.PollInterval, PollJitter: c.PollJitter, DirectorExpiry: c.DirectorExpiry,
 		MaxInFlight: l.MaxInFlight, MaxDownloads: l.MaxDownloads, DeviceRate: l.DeviceRate, DeviceBurst: l.DeviceBurst,
@@ -205,4 +231,26 @@ func (c *ServerConfig) apiConfig() httpapi.Config {
 		Lockout:         koshin.LockoutPolicy{FreeAttempts: c.Lockout.FreeAttempts, BaseDelay: c.Lockout.BaseDelay, MaxDelay: c.Lockout.MaxDelay},
 		SessionLifetime: c.SessionLifetime,
 	}
+}
+
+// perReplica divides the rates by the number of replicas sharing them. A
+// load balancer spreads one source's requests over the replicas, so the
+// sum of the shares is the configured rate; bursts stay whole so that a
+// legitimate burst that happens to land on one replica still passes.
+func (l LimitsConf) perReplica() LimitsConf {
+	if l.Replicas > 1 {
+		n := float64(l.Replicas)
+		l.DeviceRate, l.AddrRate, l.LoginRate, l.EnrollRate = l.DeviceRate/n, l.AddrRate/n, l.LoginRate/n, l.EnrollRate/n
+	}
+	return l
+}
+
+// checkFileSecrets refuses credentials in a configuration file: they come
+// from the environment (or, for PostgreSQL, PGPASSWORD or a passfile), so
+// the file can be shared between replicas and kept under version control.
+func checkFileSecrets(k *koanf.Koanf) error {
+	if dsn := k.String("postgres.dsn"); dsn != "" && dsnHasPassword(dsn) {
+		return errors.New("postgres.dsn holds a password: give the DSN in KOSHIN_POSTGRES__DSN, or the password in PGPASSWORD or a passfile")
+	}
+	return nil
 }

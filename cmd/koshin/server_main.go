@@ -16,11 +16,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/koshin-ota/koshin"
 	"github.com/koshin-ota/koshin/httpapi"
 	"github.com/koshin-ota/koshin/password"
 	"github.com/koshin-ota/koshin/pki"
 	"github.com/koshin-ota/koshin/rollout"
-	"github.com/koshin-ota/koshin/sqlite"
 	"github.com/koshin-ota/koshin/trust/keys"
 	"github.com/koshin-ota/koshin/trust/repo"
 	"github.com/koshin-ota/koshin/webhook"
@@ -29,7 +29,8 @@ import (
 // ServerMain is `koshin server` as a type: Run opens everything and starts
 // serving in the background, Close stops it. An end-to-end test runs the
 // real server this way on 127.0.0.1:0 in a temporary directory. This is
-// the only place that chooses the storage (SQLite in the data directory).
+// the only place that chooses the storage (Config.Store: SQLite in the data
+// directory, or PostgreSQL shared by replicas; server_store.go).
 type ServerMain struct {
 	Config     ServerConfig
 	Now        func() time.Time
@@ -42,7 +43,7 @@ type ServerMain struct {
 	// Password overrides the Argon2id cost of new password hashes (tests).
 	Password password.Params
 
-	Store    *sqlite.DB
+	Store    koshin.Store
 	PKI      *pki.Authority
 	Director *repo.Director
 	Rollouts *rollout.Service
@@ -88,6 +89,13 @@ func (m *ServerMain) Run(ctx context.Context) (err error) {
 	if err := m.openTrust(); err != nil {
 		return err
 	}
+	root1, err := m.Director.RootVersion(1)
+	if err != nil {
+		return fmt.Errorf("director root 1: %w", err)
+	}
+	if err := claimKeys(ctx, m.Store, m.PKI, root1); err != nil {
+		return err
+	}
 	if err := m.openAPI(); err != nil {
 		return err
 	}
@@ -99,12 +107,11 @@ func (m *ServerMain) Run(ctx context.Context) (err error) {
 }
 
 func (m *ServerMain) openStore(ctx context.Context) error {
-	m.Store = sqlite.NewDB(filepath.Join(m.Config.DataDir, dbFile))
-	m.Store.Now = m.Now
-	if err := m.Store.Open(ctx); err != nil {
-		m.Store = nil
-		return fmt.Errorf("open database: %w", err)
+	st, err := openStore(ctx, &m.Config, m.Now, m.Log)
+	if err != nil {
+		return err
 	}
+	m.Store = st
 	return nil
 }
 
@@ -201,7 +208,9 @@ func (m *ServerMain) start() {
 	m.goServe(m.mgmtSrv, m.mgmtLn)
 	m.goLoop(func() { m.Outbox.Run(ctx, time.Minute) })
 	if !m.ManualEngine {
-		m.goLoop(func() { m.Engine.Run(ctx, m.Config.EngineInterval) })
+		m.goLoop(func() {
+			m.exclusive(ctx, "rollout-engine", func(ctx context.Context) error { return m.Engine.Run(ctx, m.Config.EngineInterval) })
+		})
 	}
 	m.goLoop(func() { m.renewCertificates(ctx) })
 	m.Log.Info("koshin server started", "device_api", m.deviceLn.Addr().String(),

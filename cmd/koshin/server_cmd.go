@@ -104,8 +104,8 @@ func (m *Main) runServer(cmd *cobra.Command, f serverFlags) error {
 	if err := s.Run(ctx); err != nil {
 		return err
 	}
-	fmt.Fprintf(m.Stdout, "device API     %s\nmanagement API %s\nserver CA SHA-256 fingerprint %s\n",
-		s.DeviceURL(), s.ManagementURL(), s.PKI.ServerCAFingerprint())
+	fmt.Fprintf(m.Stdout, "device API     %s\nmanagement API %s\nweb UI         %s\nserver CA SHA-256 fingerprint %s\n",
+		s.DeviceURL(), s.ManagementURL(), s.UIURL(), s.PKI.ServerCAFingerprint())
 	<-ctx.Done()
 	log.Info("shutting down")
 	return s.Close()

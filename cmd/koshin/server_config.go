@@ -45,6 +45,9 @@ type ServerConfig struct {
 	ContentKeysDir string `koanf:"content_keys_dir"`
 	// Webhook receives failed installs, rollbacks and halts (CCDS UPD10).
 	Webhook WebhookConf `koanf:"webhook"`
+	// Compliance names the product profile the web UI's compliance page
+	// reports on (`koshin compliance init` writes one).
+	Compliance ComplianceConf `koanf:"compliance"`
 
 	PollInterval       time.Duration `koanf:"poll_interval"`
 	PollJitter         time.Duration `koanf:"poll_jitter"`
@@ -86,6 +89,13 @@ type DirectorConf struct {
 type WebhookConf struct {
 	URL        string `koanf:"url"`
 	SecretFile string `koanf:"secret_file"`
+}
+
+// ComplianceConf locates the product profile and picks the EN 303 645
+// numbering (V2.1.1, the default, or V3.1.3).
+type ComplianceConf struct {
+	Profile string `koanf:"profile"`
+	Edition string `koanf:"edition"`
 }
 
 // LockoutConf is the login lockout (EN 303 645 5.1-5, CCDS STS13).
@@ -173,7 +183,7 @@ var configKeys = map[string]bool{}
 func init() {
 	for _, key := range strings.Fields(`data_dir store postgres.dsn postgres.max_conns limits.replicas device_listen management_listen hosts
 		tls.cert_file tls.key_file tls.ca_file image.dir image.trusted_root director.dir director.key
-		content_keys_dir webhook.url webhook.secret_file poll_interval poll_jitter director_expiry device_cert_validity session_lifetime
+		content_keys_dir webhook.url webhook.secret_file compliance.profile compliance.edition poll_interval poll_jitter director_expiry device_cert_validity session_lifetime
 		engine_interval lockout.free_attempts lockout.base_delay lockout.max_delay limits.max_in_flight
 		limits.max_downloads limits.device_rate limits.device_burst limits.addr_rate limits.addr_burst
 		limits.login_rate limits.login_burst limits.enroll_rate limits.enroll_burst limits.retry_after log_level`) {

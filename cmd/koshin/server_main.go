@@ -23,6 +23,7 @@ import (
 	"github.com/koshin-ota/koshin/rollout"
 	"github.com/koshin-ota/koshin/trust/keys"
 	"github.com/koshin-ota/koshin/trust/repo"
+	"github.com/koshin-ota/koshin/ui"
 	"github.com/koshin-ota/koshin/webhook"
 )
 
@@ -50,7 +51,10 @@ type ServerMain struct {
 	Engine   *rollout.Engine
 	Outbox   *rollout.Outbox
 	API      *httpapi.Server
+	// UI is the web UI, served under /ui/ on the management listener.
+	UI *ui.UI
 
+	uiAPI              http.Handler // the management API the UI calls in-process
 	deviceLn, mgmtLn   net.Listener
 	deviceSrv, mgmtSrv *http.Server
 	cancel             context.CancelFunc
@@ -165,7 +169,10 @@ func (m *ServerMain) openAPI() error {
 	if c.ContentKeysDir != "" {
 		m.API.ContentKeys = httpapi.KeyDir(c.ContentKeysDir)
 	}
-	return m.API.Init()
+	if err := m.API.Init(); err != nil {
+		return err
+	}
+	return m.openUI()
 }
 
 // listen opens both listeners so that their addresses are known (":0")
@@ -179,7 +186,8 @@ func (m *ServerMain) listen() error {
 		return fmt.Errorf("management API: %w", err)
 	}
 	m.deviceSrv = m.httpServer(m.API.DeviceHandler(), m.PKI.DeviceTLSConfig())
-	m.mgmtSrv = m.httpServer(m.API.ManagementHandler(), m.PKI.ManagementTLSConfig())
+	m.mgmtSrv = m.httpServer(ui.Mount(m.UI, m.uiAPI), m.PKI.ManagementTLSConfig())
+	m.mgmtSrv.RegisterOnShutdown(m.UI.Shutdown)
 	return nil
 }
 
@@ -214,7 +222,7 @@ func (m *ServerMain) start() {
 	}
 	m.goLoop(func() { m.renewCertificates(ctx) })
 	m.Log.Info("koshin server started", "device_api", m.deviceLn.Addr().String(),
-		"management_api", m.mgmtLn.Addr().String(), "server_ca_sha256", m.PKI.ServerCAFingerprint())
+		"management_api", m.mgmtLn.Addr().String(), "web_ui", m.UIURL(), "server_ca_sha256", m.PKI.ServerCAFingerprint())
 }
 
 func (m *ServerMain) goServe(s *http.Server, ln net.Listener) {

@@ -18,10 +18,20 @@ import (
 
 // ImageRepo is a published image repository: the directory that
 // repo.Repo.Publish writes (N.root.json, timestamp.json, N.snapshot.json,
-// N.targets.json, targets/HASH.NAME).
+// N.targets.json, targets/HASH.NAME), or the same files in a blob store
+// (an S3 bucket that `koshin repo publish-s3` filled), which every server
+// replica reads.
 type ImageRepo struct {
-	// Dir is the published directory.
+	// Dir is the published directory; unused when Blobs is set.
 	Dir string
+	// Blobs, if set, holds the published repository instead of Dir
+	// (imageblob.go).
+	Blobs koshin.BlobStore
+	// Presign, if set, makes payload downloads a redirect to a URL valid
+	// for PresignTTL (DefaultPresignTTL if zero) from which the device
+	// downloads directly; nil streams payloads from Blobs.
+	Presign    koshin.BlobPresigner
+	PresignTTL time.Duration
 	// TrustedRoot is the image root the server trusts when it imports
 	// releases, normally version 1 as provisioned into devices. Nil means
 	// Dir/1.root.json, trusted on first use.
@@ -34,6 +44,9 @@ const maxMetaFile = 32 << 20
 // serve sends one file of the repository. os.OpenInRoot confines the name
 // to Dir even if a symlink or a bug let a ".." through.
 func (ir *ImageRepo) serve(w http.ResponseWriter, r *http.Request, name, ctype string) error {
+	if ir.Blobs != nil {
+		return ir.serveBlob(w, r, name, ctype)
+	}
 	f, err := os.OpenInRoot(ir.Dir, name)
 	if err != nil {
 		return errNotFound
@@ -50,6 +63,9 @@ func (ir *ImageRepo) serve(w http.ResponseWriter, r *http.Request, name, ctype s
 }
 
 func (ir *ImageRepo) read(name string) ([]byte, error) {
+	if ir.Blobs != nil {
+		return ir.readBlob(name)
+	}
 	f, err := os.OpenInRoot(ir.Dir, name)
 	if err != nil {
 		return nil, err

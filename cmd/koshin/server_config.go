@@ -40,6 +40,11 @@ type ServerConfig struct {
 	TLS   TLSConfig    `koanf:"tls"`
 	Image ImageConfig  `koanf:"image"`
 	Dir   DirectorConf `koanf:"director"`
+
+	// Blob chooses where Image's repository is read from: the directory
+	// image.dir or an S3 bucket (server_store.go, docs/s3.md).
+	Blob BlobConf `koanf:"blob"`
+
 	// ContentKeysDir holds NAME.key files (64 hex digits) for encrypted
 	// releases, as `koshin release add --encrypt` writes them.
 	ContentKeysDir string `koanf:"content_keys_dir"`
@@ -173,6 +178,7 @@ func loadServerConfig(path string, environ func() []string) (ServerConfig, error
 	if err := k.UnmarshalWithConf("", &cfg, koanf.UnmarshalConf{DecoderConfig: dc}); err != nil {
 		return def, fmt.Errorf("config: %w", err)
 	}
+	cfg.Blob.S3.credentialsFrom(environ())
 	return cfg, nil
 }
 
@@ -181,7 +187,9 @@ func loadServerConfig(path string, environ func() []string) (ServerConfig, error
 var configKeys = map[string]bool{}
 
 func init() {
-	for _, key := range strings.Fields(`data_dir store postgres.dsn postgres.max_conns limits.replicas device_listen management_listen hosts
+	for _, key := range strings.Fields(`data_dir store postgres.dsn postgres.max_conns limits.replicas
+		blob.backend blob.s3.endpoint blob.s3.region blob.s3.bucket blob.s3.prefix blob.s3.path_style blob.s3.allow_http
+		blob.s3.downloads blob.s3.presign_ttl blob.s3.cdn_base_url device_listen management_listen hosts
 		tls.cert_file tls.key_file tls.ca_file image.dir image.trusted_root director.dir director.key
 		content_keys_dir webhook.url webhook.secret_file compliance.profile compliance.edition poll_interval poll_jitter director_expiry device_cert_validity session_lifetime
 		engine_interval lockout.free_attempts lockout.base_delay lockout.max_delay limits.max_in_flight
@@ -221,6 +229,9 @@ func (c *ServerConfig) resolve() error {
 		c.Limits.Replicas = 1
 	}
 	if err := c.checkStore(); err != nil {
+		return err
+	}
+	if err := c.checkBlob(); err != nil {
 		return err
 	}
 	if c.Limits.Replicas < 1 || c.Limits.Replicas > 1000 {

@@ -155,8 +155,11 @@ func (m *ServerMain) openAPI() error {
 	cfg.Password = m.Password
 	m.API = &httpapi.Server{Store: m.Store, Rollouts: m.Rollouts, Director: m.Director, PKI: m.PKI,
 		Config: cfg, Log: m.Log, Now: m.Now}
-	if c.Image.Dir != "" {
-		img := &httpapi.ImageRepo{Dir: c.Image.Dir}
+	img, err := openImageRepo(context.Background(), c, m.Log)
+	if err != nil {
+		return err
+	}
+	if img != nil {
 		if c.Image.TrustedRoot != "" {
 			root, err := os.ReadFile(c.Image.TrustedRoot)
 			if err != nil {

@@ -8,13 +8,16 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/koshin-ota/koshin"
+	"github.com/koshin-ota/koshin/httpapi"
 	"github.com/koshin-ota/koshin/pki"
 	"github.com/koshin-ota/koshin/postgres"
+	"github.com/koshin-ota/koshin/s3"
 	"github.com/koshin-ota/koshin/sqlite"
 )
 
@@ -128,4 +131,127 @@ func claimKeys(ctx context.Context, st koshin.SettingStore, a *pki.Authority, di
 		}
 	}
 	return nil
+}
+
+// Blob backends (BlobConf.Backend).
+const (
+	blobFile = "file"
+	blobS3   = "s3"
+)
+
+// BlobConf says where the published image repository (metadata and
+// payloads) is read from: "file", the directory image.dir (the default), or
+// "s3", a bucket that `koshin repo publish-s3` fills and that every replica
+// reads (docs/s3.md). The S3 credentials come from KOSHIN_S3_ACCESS_KEY,
+// KOSHIN_S3_SECRET_KEY and KOSHIN_S3_SESSION_TOKEN, never from the file.
+type BlobConf struct {
+	Backend string `koanf:"backend"`
+	S3      S3Conf `koanf:"s3"`
+}
+
+// S3Conf maps onto s3.Config.
+type S3Conf struct {
+	Endpoint  string `koanf:"endpoint"`
+	Region    string `koanf:"region"`
+	Bucket    string `koanf:"bucket"`
+	Prefix    string `koanf:"prefix"`
+	PathStyle bool   `koanf:"path_style"`
+	AllowHTTP bool   `koanf:"allow_http"`
+	// Downloads is "redirect" (default: devices download payloads from a
+	// presigned URL, or CDNBaseURL, valid for PresignTTL) or "stream" (the
+	// server streams payloads from the bucket, for devices that cannot
+	// reach the bucket).
+	Downloads  string        `koanf:"downloads"`
+	PresignTTL time.Duration `koanf:"presign_ttl"`
+	CDNBaseURL string        `koanf:"cdn_base_url"`
+
+	AccessKey, SecretKey, SessionToken string `koanf:"-"`
+}
+
+// Download modes (S3Conf.Downloads).
+const (
+	downloadsRedirect = "redirect"
+	downloadsStream   = "stream"
+)
+
+// credentialsFrom takes the S3 credentials from the environment.
+func (c *S3Conf) credentialsFrom(environ []string) {
+	for _, kv := range environ {
+		k, v, _ := strings.Cut(kv, "=")
+		switch k {
+		case envS3AccessKey:
+			c.AccessKey = v
+		case envS3SecretKey:
+			c.SecretKey = v
+		case envS3SessionToken:
+			c.SessionToken = v
+		}
+	}
+}
+
+// checkBlob checks the blob backend selection.
+func (c *ServerConfig) checkBlob() error {
+	b := &c.Blob
+	if b.Backend == "" {
+		b.Backend = blobFile
+	}
+	switch b.Backend {
+	case blobFile:
+		return nil
+	case blobS3:
+	default:
+		return fmt.Errorf("config: blob.backend %q: want file or s3", b.Backend)
+	}
+	if c.Image.Dir != "" {
+		return errors.New("config: image.dir is for blob.backend file; with s3 the repository is in the bucket")
+	}
+	if b.S3.Downloads == "" {
+		b.S3.Downloads = downloadsRedirect
+	}
+	if b.S3.Downloads != downloadsRedirect && b.S3.Downloads != downloadsStream {
+		return fmt.Errorf("config: blob.s3.downloads %q: want redirect or stream", b.S3.Downloads)
+	}
+	if b.S3.PresignTTL == 0 {
+		b.S3.PresignTTL = httpapi.DefaultPresignTTL
+	}
+	if b.S3.PresignTTL < time.Second || b.S3.PresignTTL > s3.MaxPresignTTL {
+		return fmt.Errorf("config: blob.s3.presign_ttl must be between 1s and %v", s3.MaxPresignTTL)
+	}
+	return nil
+}
+
+func (c *S3Conf) config() s3.Config {
+	return s3.Config{Endpoint: c.Endpoint, AllowHTTP: c.AllowHTTP, Region: c.Region, Bucket: c.Bucket, Prefix: c.Prefix,
+		AccessKey: c.AccessKey, SecretKey: c.SecretKey, SessionToken: c.SessionToken, PathStyle: c.PathStyle,
+		CDNBaseURL: c.CDNBaseURL}
+}
+
+// openImageRepo returns the image repository the server serves and
+// imports from: the directory image.dir, or the S3 bucket. nil means none
+// is configured (no releases can be imported). An S3 bucket is checked
+// once: refused credentials or a missing bucket stop the start, an
+// unreachable one is logged and served around (devices retry downloads).
+func openImageRepo(ctx context.Context, c *ServerConfig, log *slog.Logger) (*httpapi.ImageRepo, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if c.Blob.Backend != blobS3 {
+		if c.Image.Dir == "" {
+			return nil, nil
+		}
+		return &httpapi.ImageRepo{Dir: c.Image.Dir}, nil
+	}
+	st, err := s3.Open(c.Blob.S3.config())
+	if err != nil {
+		return nil, fmt.Errorf("config: blob.s3: %w (credentials: %s, %s)", err, envS3AccessKey, envS3SecretKey)
+	}
+	if err := st.Check(ctx); koshin.ErrorCode(err) == koshin.EUNAVAILABLE {
+		log.Error("object storage unreachable at start; serving without it until it answers", "bucket", st.Bucket(), "err", err)
+	} else if err != nil {
+		return nil, fmt.Errorf("object storage: %w", err)
+	}
+	img := &httpapi.ImageRepo{Blobs: st}
+	if c.Blob.S3.Downloads == downloadsRedirect {
+		img.Presign, img.PresignTTL = st, c.Blob.S3.PresignTTL
+	}
+	return img, nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"log/slog"
 	"strings"
 	"testing"
 )
@@ -77,5 +78,59 @@ func TestReplicaLimits(t *testing.T) {
 	if four.DeviceBurst != one.DeviceBurst || four.AddrBurst != one.AddrBurst || four.MaxInFlight != one.MaxInFlight ||
 		four.MaxDownloads != one.MaxDownloads {
 		t.Fatalf("bursts or caps changed: %+v", four)
+	}
+}
+
+// TestBlobConfig: the S3 backend takes its credentials from the
+// environment only, and conflicting or unknown settings are refused.
+func TestBlobConfig(t *testing.T) {
+	p := writeConfig(t, `data_dir: /srv/koshin
+blob:
+  backend: s3
+  s3:
+    endpoint: https://s3.example.com
+    region: eu-central-1
+    bucket: acme-updates
+    prefix: image/
+    presign_ttl: 5m
+`)
+	env := []string{"KOSHIN_S3_ACCESS_KEY=AK", "KOSHIN_S3_SECRET_KEY=SK"}
+	cfg, err := loadServerConfig(p, func() []string { return env })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.resolve(); err != nil {
+		t.Fatal(err)
+	}
+	s := cfg.Blob.S3
+	if cfg.Blob.Backend != blobS3 || s.Bucket != "acme-updates" || s.AccessKey != "AK" || s.SecretKey != "SK" ||
+		s.Downloads != downloadsRedirect || s.PresignTTL.Minutes() != 5 {
+		t.Fatalf("blob config: %+v", cfg.Blob)
+	}
+	noCreds := cfg
+	noCreds.Blob.S3.AccessKey, noCreds.Blob.S3.SecretKey = "", ""
+	if _, err := openImageRepo(t.Context(), &noCreds, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), envS3SecretKey) {
+		t.Fatalf("S3 without credentials: %v", err)
+	}
+	def := defaultServerConfig()
+	def.DataDir = "/srv/koshin"
+	if err := def.resolve(); err != nil || def.Blob.Backend != blobFile {
+		t.Fatalf("default backend %q, %v", def.Blob.Backend, err)
+	}
+
+	for name, yaml := range map[string]string{
+		"secret in file":  "blob:\n  s3:\n    secret_key: x\n",
+		"unknown backend": "blob:\n  backend: ftp\n",
+		"dir with s3":     "image:\n  dir: /srv/pub\nblob:\n  backend: s3\n",
+		"bad downloads":   "blob:\n  backend: s3\n  s3:\n    downloads: proxy\n",
+		"long presign":    "blob:\n  backend: s3\n  s3:\n    presign_ttl: 720h\n",
+	} {
+		cfg, err := loadServerConfig(writeConfig(t, "data_dir: /x\n"+yaml), func() []string { return nil })
+		if err == nil {
+			err = cfg.resolve()
+		}
+		if err == nil {
+			t.Errorf("%s: accepted", name)
+		}
 	}
 }

@@ -65,7 +65,7 @@ func (u *UI) devices(w http.ResponseWriter, r *http.Request, s *session) error {
 		if koshin.ErrorCode(err) != koshin.EINVALID {
 			return err
 		}
-		d.Error, status = koshin.ErrorMessage(err), http.StatusBadRequest
+		d.Error, status = koshin.ErrorMessage(err), formRefused
 	}
 	u.render(w, r, status, "devices", &view{Title: "Devices", Nav: "devices", S: s, Data: d})
 	return nil

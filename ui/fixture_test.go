@@ -80,7 +80,7 @@ func newFixture(t *testing.T) *fixture {
 		Config: httpapi.Config{Password: cheapPassword}, Now: fx.clock.Now}
 	must(t, api.Init())
 	apiH := api.ManagementHandler()
-	u := &ui.UI{Store: db, API: apiH, Now: fx.clock.Now, Version: "test", LiveInterval: 20 * time.Millisecond}
+	u := &ui.UI{Store: db, API: apiH, Now: fx.clock.Now, Version: "koshin test", LiveInterval: 20 * time.Millisecond}
 	must(t, u.Init())
 	fx.srv = httptest.NewTLSServer(ui.Mount(u, apiH))
 	t.Cleanup(func() {

@@ -97,6 +97,7 @@ type attention struct {
 type fleetCache struct {
 	mu  sync.Mutex
 	sum *fleetSummary
+	at  time.Time
 }
 
 const fleetTTL = 3 * time.Second
@@ -104,17 +105,18 @@ const fleetTTL = 3 * time.Second
 func (u *UI) fleetSummary(ctx context.Context) (*fleetSummary, error) {
 	u.fleet.mu.Lock()
 	defer u.fleet.mu.Unlock()
-	now := u.Now()
-	if s := u.fleet.sum; s != nil && now.Sub(s.At) >= 0 && now.Sub(s.At) < max(fleetTTL, 10*s.Took) {
+	// The cache ages by the process's monotonic clock, not by Now (which
+	// tests fix): it is about load, not about fleet rules.
+	if s := u.fleet.sum; s != nil && time.Since(u.fleet.at) < max(fleetTTL, 10*s.Took) {
 		return s, nil
 	}
 	start := time.Now()
-	s, err := u.scanFleet(ctx, now)
+	s, err := u.scanFleet(ctx, u.Now())
 	if err != nil {
 		return nil, err
 	}
 	s.Took = time.Since(start)
-	u.fleet.sum = s
+	u.fleet.sum, u.fleet.at = s, start
 	return s, nil
 }
 

@@ -49,13 +49,16 @@ type series struct {
 type historyCache struct {
 	mu sync.Mutex
 	h  *versionHistory
+	at time.Time
 }
 
 func (u *UI) versionHistory(ctx context.Context) (*versionHistory, error) {
 	u.history.mu.Lock()
 	defer u.history.mu.Unlock()
 	now := u.Now()
-	if h := u.history.h; h != nil && now.Sub(h.At) >= 0 && now.Sub(h.At) < max(historyTTL, 20*h.Took) {
+	// Fresh by the process's clock, and drawn for about the same Now.
+	if h := u.history.h; h != nil && time.Since(u.history.at) < max(historyTTL, 20*h.Took) &&
+		!now.Before(h.At) && now.Sub(h.At) < historyTTL {
 		return h, nil
 	}
 	start := time.Now()
@@ -64,7 +67,7 @@ func (u *UI) versionHistory(ctx context.Context) (*versionHistory, error) {
 		return nil, err
 	}
 	h.Took = time.Since(start)
-	u.history.h = h
+	u.history.h, u.history.at = h, start
 	return h, nil
 }
 

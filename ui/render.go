@@ -24,6 +24,12 @@ var templateFS embed.FS
 //go:embed static
 var staticFS embed.FS
 
+// formRefused is the status of a form shown again with the reason it was
+// refused. The page is the answer (the message sits next to the fields
+// with role=alert), so it is a 200: browsers log every 4xx navigation as a
+// console error, which would drown real ones.
+const formRefused = http.StatusOK
+
 // view is what every page template gets.
 type view struct {
 	Title string

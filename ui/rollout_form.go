@@ -210,7 +210,7 @@ func (u *UI) createRollout(w http.ResponseWriter, r *http.Request, s *session) e
 		var fe *formError
 		errors.As(err, &fe)
 		f.Error, f.Field = fe.Message, fe.Field
-		return u.renderRolloutForm(w, r, s, http.StatusBadRequest, f)
+		return u.renderRolloutForm(w, r, s, formRefused, f)
 	}
 	var created struct {
 		Rollout *koshin.Rollout `json:"rollout"`
@@ -221,7 +221,7 @@ func (u *UI) createRollout(w http.ResponseWriter, r *http.Request, s *session) e
 			return err
 		}
 		f.Error = ae.Message
-		return u.renderRolloutForm(w, r, s, ae.Status, f)
+		return u.renderRolloutForm(w, r, s, formRefused, f)
 	}
 	id := created.Rollout.ID
 	msg := fmt.Sprintf("Rollout %d created as a draft.", id)

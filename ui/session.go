@@ -173,7 +173,7 @@ func (u *UI) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		want = c.Value
 	}
 	if err := checkForm(r, want); err != nil {
-		u.renderLogin(w, r, http.StatusForbidden, loginForm{Error: "The sign-in form expired. Please try again."})
+		u.renderLogin(w, r, formRefused, loginForm{Error: "The sign-in form expired. Please try again."})
 		return
 	}
 	f := loginForm{Name: strings.TrimSpace(r.PostForm.Get("name")), Next: r.PostForm.Get("next")}
@@ -195,7 +195,7 @@ func (u *UI) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		if ae.RetryAfter > 0 {
 			f.Error += " (retry in " + ae.RetryAfter.Round(time.Second).String() + ")"
 		}
-		u.renderLogin(w, r, ae.Status, f)
+		u.renderLogin(w, r, formRefused, f)
 		return
 	}
 	clearCookie(w, loginCookie)

@@ -70,6 +70,10 @@ type Config struct {
 	// CheckpointEvery is the agent's download checkpoint interval
 	// (default 16 KiB, so that small payloads resume mid-way).
 	CheckpointEvery int64
+	// MaxConns bounds the simulator's open connections (default: its
+	// file-descriptor limit less a reserve); further devices wait for a
+	// socket.
+	MaxConns int
 	// Timeout bounds the run (default 10m).
 	Timeout time.Duration
 	// UntilDone ends the run once every device has finished an update
@@ -159,7 +163,7 @@ func (c *Config) validate() error {
 		return fmt.Errorf("sim: %d tokens for %d devices", len(c.Tokens), c.Devices)
 	case c.Timeout < 0 || c.Timeout > MaxTimeout:
 		return fmt.Errorf("sim: timeout must be at most %s", MaxTimeout)
-	case c.SlotSize < 0, c.Poll < 0, c.StartJitter < 0, c.Backoff < 0, c.MaxBackoff < 0:
+	case c.SlotSize < 0, c.MaxConns < 0, c.Poll < 0, c.StartJitter < 0, c.Backoff < 0, c.MaxBackoff < 0:
 		return errors.New("sim: sizes and durations must not be negative")
 	}
 	if err := trust.ValidateID("hardware ID", c.HardwareID); err != nil {

@@ -187,6 +187,7 @@ func (d *device) live(ctx context.Context) {
 func (d *device) runBoot(ctx context.Context, eng *agent.Engine, wait *time.Duration) bootKind {
 	err := eng.Start(ctx)
 	d.observe(ctx, eng)
+	d.idle()
 	if how, done := d.afterError(ctx, err); done {
 		return how
 	}

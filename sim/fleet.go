@@ -42,6 +42,7 @@ type Fleet struct {
 	dir                     string
 	ownDir                  bool
 	setupSlots              chan struct{}
+	conns                   connLimit
 
 	stats                                        *stats
 	powerCuts, resumedDownloads, resumedInstalls atomic.Int64
@@ -83,6 +84,11 @@ func New(cfg Config) (*Fleet, error) {
 		events: map[deviceapi.EventType]int64{}, agentErrs: map[string]int64{}, targets: map[string]int64{}}
 	ch := make(chan struct{})
 	f.wake.Store(&ch)
+	if n := cfg.MaxConns; n > 0 {
+		f.conns = make(connLimit, n)
+	} else if n := defaultMaxConns(); n > 0 {
+		f.conns = make(connLimit, n)
+	}
 	ps, got := assignPersonas(cfg.Scenario, cfg.Devices, f.seed64)
 	f.personas = got
 	devLog := slog.New(slog.DiscardHandler)

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/koshin-ota/koshin/deviceapi"
@@ -33,6 +34,7 @@ var (
 	errOutage       = errors.New("sim: server unreachable (injected outage)")
 	errNoPower      = errors.New("sim: device has no power")
 	errOffline      = errors.New("sim: device taken offline for the final check")
+	errNoSocket     = errors.New("sim: no free socket in the simulator (--max-conns)")
 )
 
 func routeOf(u *url.URL, serverHost string) string {
@@ -66,6 +68,10 @@ func (f *Fleet) newTransport(i int, cert *tls.Certificate) *http.Transport {
 	if f.spread {
 		dialer.LocalAddr = &net.TCPAddr{IP: sourceIP(i)}
 	}
+	dial := dialer.DialContext
+	if f.conns != nil {
+		dial = f.conns.wrap(dialer.DialContext)
+	}
 	tc := &tls.Config{RootCAs: f.pool, MinVersion: tls.VersionTLS12}
 	if cert != nil {
 		tc.Certificates = []tls.Certificate{*cert}
@@ -74,7 +80,7 @@ func (f *Fleet) newTransport(i int, cert *tls.Certificate) *http.Transport {
 		tc.ClientSessionCache = tls.NewLRUClientSessionCache(1)
 	}
 	return &http.Transport{
-		DialContext:            dialer.DialContext,
+		DialContext:            dial,
 		TLSClientConfig:        tc,
 		TLSHandshakeTimeout:    15 * time.Second,
 		ResponseHeaderTimeout:  time.Minute,
@@ -83,6 +89,48 @@ func (f *Fleet) newTransport(i int, cert *tls.Certificate) *http.Transport {
 		MaxResponseHeaderBytes: 64 << 10,
 		DisableCompression:     true,
 	}
+}
+
+// connLimit bounds the simulator's open connections, so that a fleet
+// larger than the process's file-descriptor limit queues for sockets
+// (as if the devices' connections were spread over more hosts) instead of
+// failing with "too many open files", which would be the simulator's
+// error, not the server's.
+type connLimit chan struct{}
+
+// socketWait bounds the wait for a free socket.
+const socketWait = 2 * time.Minute
+
+func (l connLimit) wrap(dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		t := time.NewTimer(socketWait)
+		defer t.Stop()
+		select {
+		case l <- struct{}{}:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-t.C:
+			return nil, errNoSocket
+		}
+		c, err := dial(ctx, network, addr)
+		if err != nil {
+			<-l
+			return nil, err
+		}
+		return &limitedConn{Conn: c, l: l}, nil
+	}
+}
+
+type limitedConn struct {
+	net.Conn
+	l    connLimit
+	once sync.Once
+}
+
+func (c *limitedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() { <-c.l })
+	return err
 }
 
 // sourceIP is device i's loopback address, from 127.0.1.0 upwards.

@@ -85,6 +85,9 @@ const (
 	Kind503RetryAfter = "http-503-retry-after"
 	KindInjectedDrop  = "injected-link-drop"
 	KindInjectedDown  = "injected-outage"
+	// KindSimNoSocket: the simulator itself ran out of sockets; not the
+	// server's doing, but not expected either.
+	KindSimNoSocket = "sim-no-socket"
 )
 
 // ExpectedKinds lists the error kinds that do not count as unexpected.
@@ -186,6 +189,8 @@ func transportKind(err error) string {
 		return KindInjectedDrop
 	case errors.Is(err, errOutage):
 		return KindInjectedDown
+	case errors.Is(err, errNoSocket):
+		return KindSimNoSocket
 	case errors.Is(err, context.Canceled):
 		return "" // the run is ending
 	case errors.As(err, &ne) && ne.Timeout():

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -22,7 +23,8 @@ func init() { register((*Main).simCmd) }
 
 type simFlags struct {
 	server, caFile, imageRoot, directorRoot string
-	tokensFile, jsonOut                     string
+	tokensFile, jsonOut, onReady            string
+	cpuProfile, memProfile                  string
 	serverPID                               int
 	outageAt, outageFor                     time.Duration
 	cfg                                     sim.Config
@@ -61,7 +63,7 @@ tampered image, with its anti-rollback counter ahead of its image, or lost.`,
 		},
 	}
 	addSimFlags(c, &f)
-	c.AddCommand(m.simPreauthCmd())
+	c.AddCommand(m.simPreauthCmd(), m.simLabCmd())
 	return c
 }
 
@@ -80,6 +82,7 @@ func addSimFlags(c *cobra.Command, f *simFlags) {
 	fl.StringVar(&f.cfg.Dir, "dir", "", "device directories under `DIR` (default: a new one in /dev/shm or the temporary directory)")
 	fl.BoolVar(&f.cfg.Keep, "keep", false, "keep the device directories")
 	fl.DurationVar(&f.cfg.Poll, "poll", 0, "poll after ~this long instead of the server's interval (compresses time)")
+	fl.IntVar(&f.cfg.MaxConns, "max-conns", 0, "open at most this many connections at once (default: the file-descriptor limit less 512)")
 	fl.DurationVar(&f.cfg.Timeout, "timeout", 10*time.Minute, "end the run after this long")
 	fl.BoolVar(&f.cfg.UntilDone, "until-done", false, "end the run once every device finished an update")
 	fl.Float64Var(&s.HealthFail, "health-fail", 0, "share of devices where a new image fails its health check")
@@ -96,6 +99,9 @@ func addSimFlags(c *cobra.Command, f *simFlags) {
 	fl.Float64Var(&s.Decline, "decline", 0, "share of users who decline consent-mode updates")
 	fl.StringVar(&f.jsonOut, "json", "-", "write the JSON summary to `FILE` ('-': standard output)")
 	fl.IntVar(&f.serverPID, "server-pid", 0, "report CPU time and peak memory of the server process `PID` (Linux)")
+	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the simulator to `FILE`")
+	fl.StringVar(&f.memProfile, "memprofile", "", "write a heap profile of the simulator at the end to `FILE`")
+	fl.StringVar(&f.onReady, "on-ready", "", "run shell `COMMAND` once every device checked in (e.g. create and start a rollout)")
 }
 
 func (m *Main) simRun(ctx context.Context, f simFlags) error {
@@ -113,15 +119,22 @@ func (m *Main) simRun(ctx context.Context, f simFlags) error {
 		return usageError{err}
 	}
 	fmt.Fprintf(m.Stderr, "koshin sim: %d devices against %s (seed %s)\n", cfg.Devices, cfg.ServerURL, fleet.Seed())
+	stopProfiles, err := startProfiles(f.cpuProfile, f.memProfile)
+	if err != nil {
+		return err
+	}
+	defer stopProfiles()
 	before, perr := readProcUsage(f.serverPID)
+	atReady := make(chan procUsage, 1)
+	go m.whenReady(ctx, fleet, f, line, atReady)
 	sum, err := fleet.Run(ctx)
 	line.clear()
 	if err != nil {
 		return err
 	}
-	out := simOutput{Summary: sum}
+	out := simOutput{Summary: sum, Sim: selfUsage()}
 	if f.serverPID > 0 {
-		out.Server = serverUsage(before, perr, f.serverPID, sum)
+		out.Server = serverUsage(before, perr, atReady, f.serverPID, sum)
 	}
 	fmt.Fprint(m.Stderr, sum.String())
 	if err := m.writeSimJSON(f.jsonOut, out); err != nil {
@@ -180,10 +193,32 @@ func readLines(name string) ([]string, error) {
 	return out, sc.Err()
 }
 
+// whenReady waits for the fleet to be up, notes the server's CPU time
+// then, and runs the --on-ready command.
+func (m *Main) whenReady(ctx context.Context, fleet *sim.Fleet, f simFlags, line *termLine, atReady chan<- procUsage) {
+	select {
+	case <-fleet.Ready():
+	case <-ctx.Done():
+		return
+	}
+	if u, err := readProcUsage(f.serverPID); err == nil && f.serverPID > 0 {
+		atReady <- u
+	}
+	if f.onReady == "" {
+		return
+	}
+	line.clear()
+	fmt.Fprintf(m.Stderr, "fleet ready; running %s\n", f.onReady)
+	if err := runHook(ctx, f.onReady, m.Stderr); err != nil {
+		fmt.Fprintf(m.Stderr, "--on-ready: %v\n", err)
+	}
+}
+
 // simOutput is the JSON the command writes.
 type simOutput struct {
 	*sim.Summary
 	Server *procReport `json:"server_process,omitempty"`
+	Sim    *procReport `json:"sim_process,omitempty"`
 }
 
 func (m *Main) writeSimJSON(name string, out simOutput) error {
@@ -232,6 +267,7 @@ func (m *Main) simPreauthCmd() *cobra.Command {
 // termLine is a progress line: rewritten in place on a terminal, printed
 // every few seconds elsewhere (logs, pipes).
 type termLine struct {
+	mu    sync.Mutex
 	w     io.Writer
 	tty   bool
 	last  time.Time
@@ -243,6 +279,8 @@ func newTermLine(w io.Writer) *termLine { return &termLine{w: w, tty: isTerminal
 const logLineEvery = 5 * time.Second
 
 func (l *termLine) show(s string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if l.tty {
 		fmt.Fprintf(l.w, "\r\033[K%s", s)
 		l.shown = true
@@ -256,6 +294,8 @@ func (l *termLine) show(s string) {
 
 // clear ends an in-place line so that the next output starts clean.
 func (l *termLine) clear() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if l.tty && l.shown {
 		fmt.Fprint(l.w, "\r\033[K")
 		l.shown = false

@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -277,4 +281,68 @@ func TestSimReconnectStorm(t *testing.T) {
 	if r.sum.Errors[sim.KindInjectedDown] == 0 {
 		t.Error("no device noticed the outage")
 	}
+}
+
+// TestSimCommand drives the command line: `koshin sim lab` prepares an
+// installation, its server runs from the written configuration, and
+// `koshin sim` runs a small fleet through an outage against it, writing
+// its JSON summary.
+func TestSimCommand(t *testing.T) {
+	dir := t.TempDir()
+	m, out := cheapMain()
+	if code := m.Run([]string{"sim", "lab", "--dir", dir, "--devices", "4", "--image-size", "8192"}); code != 0 {
+		t.Fatalf("sim lab: exit %d\n%s", code, out)
+	}
+	for _, want := range []string{"lab ready", "password (shown once)", "koshin server --config", "--on-ready"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("sim lab output lacks %q:\n%s", want, out)
+		}
+	}
+	cfg, err := loadServerConfig(filepath.Join(dir, "server.yaml"), func() []string { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	pass, err := os.ReadFile(filepath.Join(dir, "director-passphrase"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &ServerMain{Config: cfg, Passphrase: func(string) ([]byte, error) { return bytes.TrimSpace(pass), nil }}
+	if err := srv.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	seed, _ := os.ReadFile(filepath.Join(dir, "seed"))
+	summary := filepath.Join(dir, "summary.json")
+	m, out = cheapMain()
+	code := m.Run([]string{"sim", "--server", srv.DeviceURL(), "--ca", filepath.Join(dir, "data", "pki", "server-ca.crt"),
+		"--image-root", filepath.Join(dir, "published", "1.root.json"), "--factory", labReleases[0].name,
+		"--devices", "4", "--seed", strings.TrimSpace(string(seed)), "--serial-prefix", "LAB", "--poll", "200ms",
+		"--outage-at", "0s", "--outage-for", "300ms", "--json", summary, "--timeout", "2m"})
+	if code != 0 {
+		t.Fatalf("sim: exit %d\n%s", code, out)
+	}
+	var got struct {
+		Devices  int
+		Bricked  int
+		Releases map[string]int
+		Storm    *sim.StormSummary
+		Sim      *procReport `json:"sim_process"`
+	}
+	data, err := os.ReadFile(summary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Devices != 4 || got.Bricked != 0 || got.Releases[labReleases[0].name] != 4 || got.Storm == nil || got.Storm.CheckedIn != 4 {
+		t.Errorf("summary: %s", data)
+	}
+}
+
+func cheapMain() (*Main, *bytes.Buffer) {
+	var out bytes.Buffer
+	m := NewMain(&out, &out)
+	m.KDF = keys.KDFParams{Time: 1, MemoryKiB: 8 << 10, Threads: 1}
+	return m, &out
 }

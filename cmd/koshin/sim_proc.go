@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -65,18 +67,24 @@ func readHWM(pid int) (int64, error) {
 	return 0, fmt.Errorf("/proc/%d/status: no VmHWM", pid)
 }
 
-// procReport is the server process's share of a run.
+// procReport is a process's share of a run.
 type procReport struct {
 	PID        int     `json:"pid"`
 	CPUSeconds float64 `json:"cpu_seconds"`
+	// ReadyCPUSeconds is the part spent until every device had enrolled
+	// and checked in once; AfterReadyCPUSeconds the rest (the rollout).
+	ReadyCPUSeconds      float64 `json:"cpu_seconds_until_ready,omitempty"`
+	AfterReadyCPUSeconds float64 `json:"cpu_seconds_after_ready,omitempty"`
 	// CPUPerUpdate is CPU seconds per device that committed an update in
-	// the run (all of the server's work divided by them).
-	CPUPerUpdate float64 `json:"cpu_seconds_per_update,omitempty"`
-	PeakRSSMiB   float64 `json:"peak_rss_mib"`
-	Error        string  `json:"error,omitempty"`
+	// the run: all of the process's work divided by them, and the work
+	// after the fleet was ready divided by them.
+	CPUPerUpdate           float64 `json:"cpu_seconds_per_update,omitempty"`
+	AfterReadyCPUPerUpdate float64 `json:"cpu_seconds_per_update_after_ready,omitempty"`
+	PeakRSSMiB             float64 `json:"peak_rss_mib"`
+	Error                  string  `json:"error,omitempty"`
 }
 
-func serverUsage(before procUsage, berr error, pid int, s *sim.Summary) *procReport {
+func serverUsage(before procUsage, berr error, atReady <-chan procUsage, pid int, s *sim.Summary) *procReport {
 	r := &procReport{PID: pid}
 	after, err := readProcUsage(pid)
 	if err = firstErr(berr, err); err != nil {
@@ -84,11 +92,29 @@ func serverUsage(before procUsage, berr error, pid int, s *sim.Summary) *procRep
 		return r
 	}
 	r.CPUSeconds = (after.cpu - before.cpu).Seconds()
+	select {
+	case ready := <-atReady:
+		r.ReadyCPUSeconds = (ready.cpu - before.cpu).Seconds()
+		r.AfterReadyCPUSeconds = (after.cpu - ready.cpu).Seconds()
+	default:
+	}
 	if s.Updated > 0 {
 		r.CPUPerUpdate = r.CPUSeconds / float64(s.Updated)
+		r.AfterReadyCPUPerUpdate = r.AfterReadyCPUSeconds / float64(s.Updated)
 	}
-	r.PeakRSSMiB = math.Round(float64(after.peakRSS)/(1<<20)*10) / 10
+	r.PeakRSSMiB = mib(after.peakRSS)
 	return r
+}
+
+func mib(b int64) float64 { return math.Round(float64(b)/(1<<20)*10) / 10 }
+
+// selfUsage is the simulator's own CPU time and peak memory (Linux).
+func selfUsage() *procReport {
+	u, err := readProcUsage(os.Getpid())
+	if err != nil {
+		return nil
+	}
+	return &procReport{PID: os.Getpid(), CPUSeconds: u.cpu.Seconds(), PeakRSSMiB: mib(u.peakRSS)}
 }
 
 func firstErr(errs ...error) error {
@@ -98,4 +124,33 @@ func firstErr(errs ...error) error {
 		}
 	}
 	return nil
+}
+
+// startProfiles starts a CPU profile to cpu and returns a function that
+// stops it and writes a heap profile to mem (either name may be empty).
+func startProfiles(cpu, mem string) (func(), error) {
+	var cf *os.File
+	if cpu != "" {
+		var err error
+		if cf, err = os.Create(cpu); err != nil {
+			return nil, err
+		}
+		if err := pprof.StartCPUProfile(cf); err != nil {
+			cf.Close()
+			return nil, err
+		}
+	}
+	return func() {
+		if cf != nil {
+			pprof.StopCPUProfile()
+			cf.Close()
+		}
+		if mem != "" {
+			if mf, err := os.Create(mem); err == nil {
+				runtime.GC()
+				pprof.WriteHeapProfile(mf)
+				mf.Close()
+			}
+		}
+	}, nil
 }

@@ -45,8 +45,9 @@
 // it shows in `koshin-agent status`, stored atomically, and replaces as
 // soon as an instruction echoing it has been accepted. The administrator
 // gives the device ID and this nonce to the director, which signs an
-// instruction bound to both; a fleet bundle carries one such instruction
-// per device. A copied or old bundle is refused (trust.ErrWrongDevice,
+// instruction bound to both (`koshin bundle create` does it and writes the
+// bundle); a fleet bundle carries one such instruction per device. A
+// copied or old bundle is refused (trust.ErrWrongDevice,
 // trust.ErrStaleNonce), and the director's version counter refuses an
 // instruction older than one already accepted (trust.ErrRollback).
 //

@@ -23,6 +23,9 @@ const (
 	EventLockout      EventType = "lockout"         // CCDS STS13 on the device
 	EventFactoryReset EventType = "factory-reset"   // CCDS HLC06
 	EventSettings     EventType = "settings-changed"
+	// EventAlertCleared: the device left the restricted state of a tamper
+	// alert, by a committed update or an administrator's action on it.
+	EventAlertCleared EventType = "alert-cleared"
 )
 
 var eventTypes = map[EventType]bool{
@@ -30,7 +33,7 @@ var eventTypes = map[EventType]bool{
 	EventRebooting: true, EventCommitted: true, EventFailed: true,
 	EventRolledBack: true, EventRejected: true, EventPostponed: true,
 	EventDeclined: true, EventTamper: true, EventLockout: true,
-	EventFactoryReset: true, EventSettings: true,
+	EventFactoryReset: true, EventSettings: true, EventAlertCleared: true,
 }
 
 // Validate reports whether t is a known type.
@@ -43,7 +46,7 @@ func (t EventType) Validate() error {
 
 // Security reports whether t is a security event rather than update progress.
 func (t EventType) Security() bool {
-	return t == EventTamper || t == EventLockout || t == EventRejected || t == EventFactoryReset
+	return t == EventTamper || t == EventLockout || t == EventRejected || t == EventFactoryReset || t == EventAlertCleared
 }
 
 // Event is one device report (CCDS UPD09). EventID is chosen by the device

@@ -34,6 +34,40 @@
 //     transition they describe, so they survive restarts; event IDs are
 //     derived from the transaction so a re-sent report is not counted twice.
 //
+// # Unauthorised changes (EN 303 645 5.7-2)
+//
+// The engine treats as an unauthorised change of the device's software:
+//
+//   - the secure/measured-boot hook (Config.BootIntegrity) reporting
+//     "failed";
+//   - the booted slot not holding what the agent committed there — its
+//     bytes differ from the signed length and SHA-256 recorded at commit
+//     (CheckSlot, IntegrityConfig.SlotCheck), or, with no update in flight,
+//     the device runs a slot other than the one last committed;
+//   - the anti-rollback counter failing its integrity check
+//     (ErrCorruptCounter), or the trust core's metadata directory failing
+//     IntegrityConfig.Trusted;
+//   - its own integrity record (integrity.json) failing its check.
+//
+// Start and every Poll run the cheap checks; Run hashes the booted slot
+// alongside the polls, at start-up and optionally on a schedule, at a
+// bounded rate. On a finding the engine alerts and restricts itself: a
+// tamper-detected report with the reason is queued for the server, every
+// check-in report carries Security.Restricted, the local status lists the
+// findings (Alert), and IntegrityConfig.OnAlert tells the device's user.
+// Restricted, the engine keeps only its connection to the update server —
+// check-ins, reports, and downloads of verified updates, which install
+// without waiting for the user's decisions (those are refused locally);
+// it refuses offline installs (ErrRestricted), and the local control API
+// refuses its other state-changing requests.
+//
+// The alert is persisted and survives restarts. It ends when a verified
+// A/B update is committed, which re-establishes a known-good image, or
+// when an administrator clears it (ClearAlert); either is reported as
+// alert-cleared. A cause that persists is detected again. A factory reset
+// keeps the alert (it keeps the software) and reports it again under the
+// new identity.
+//
 // # Concurrency
 //
 // One transaction at a time (CCDS UPE10): every state-changing operation,

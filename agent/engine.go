@@ -62,8 +62,12 @@ type Config struct {
 	Lockouts func() uint32
 	// BootIntegrity returns the secure/measured-boot hook's verdict
 	// ("verified", "unverified", "failed"); nil reports "unverified".
+	// "failed" is an unauthorised change (see Integrity).
 	BootIntegrity func() string
-	AgentVersion  string
+	// Integrity configures the detection of unauthorised changes and the
+	// restriction that follows (EN 303 645 5.7-2).
+	Integrity    IntegrityConfig
+	AgentVersion string
 
 	// CheckpointEvery is how many payload bytes pass between durable
 	// checkpoints of a resumable download (default 4 MiB): smaller loses
@@ -90,6 +94,8 @@ type Engine struct {
 	cfg  Config
 	lock *txLock
 	j    *Journal // nil until loaded, and again after a failed write
+	// integ is the integrity record: slot references and the alert.
+	integ integrity
 	// pendingReboot is set once Reboot was requested in this run.
 	pendingReboot bool
 }
@@ -104,7 +110,14 @@ func New(cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Engine{cfg: cfg, lock: l}, nil
+	e := &Engine{cfg: cfg, lock: l}
+	// Read now, not with the journal: whether the engine is restricted
+	// must be known before the first request of the local control API.
+	if err := e.loadIntegrity(); err != nil {
+		l.close()
+		return nil, err
+	}
+	return e, nil
 }
 
 func (c *Config) check() error {
@@ -122,7 +135,7 @@ func (c *Config) check() error {
 	case len(c.Installers) == 0:
 		return errors.New("agent: config needs at least one installer")
 	}
-	return nil
+	return c.Integrity.check()
 }
 
 func (c *Config) defaults() {
@@ -152,6 +165,9 @@ func (c *Config) defaults() {
 	}
 	if c.BootIntegrity == nil {
 		c.BootIntegrity = func() string { return "unverified" }
+	}
+	if c.Integrity.Sleep == nil {
+		c.Integrity.Sleep = sleep
 	}
 }
 
@@ -188,9 +204,16 @@ func (e *Engine) Exclusive(ctx context.Context, fn func() error) error {
 
 // Start loads the journal and resolves it against the bootloader: it
 // resumes, finishes or rolls back whatever a power cut interrupted. It
-// returns ErrReboot if the resolution needs a reboot.
+// returns ErrReboot if the resolution needs a reboot. Then it looks for
+// unauthorised changes (boot-integrity hook, counter, trusted metadata,
+// booted slot; the slot's content is CheckSlot's, which Run starts).
 func (e *Engine) Start(ctx context.Context) error {
-	return e.Exclusive(ctx, e.rebootPending)
+	return e.Exclusive(ctx, func() error {
+		if err := e.rebootPending(); err != nil {
+			return err
+		}
+		return e.inspect()
+	})
 }
 
 func (e *Engine) rebootPending() error {

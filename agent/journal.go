@@ -41,6 +41,10 @@ type Installed struct {
 	Version        string `json:"version"`
 	ReleaseCounter uint64 `json:"release_counter"`
 	SHA256         string `json:"sha256"`
+	// Length is the image's length in bytes. Only the factory list
+	// (Config.Factory) sets it, so that the slot check can verify the
+	// factory image before the first update; the journal never holds it.
+	Length int64 `json:"length,omitempty"`
 }
 
 // Transaction is one update, from the first downloaded byte to committed,
@@ -148,7 +152,8 @@ func (in *Installed) validate(component string) error {
 	if err := trust.ValidateID("component", component); err != nil {
 		return err
 	}
-	if len(in.Target) > maxTargetName || len(in.Version) > 128 || in.ReleaseCounter > trust.MaxReleaseCounter {
+	if len(in.Target) > maxTargetName || len(in.Version) > 128 || in.ReleaseCounter > trust.MaxReleaseCounter ||
+		in.Length < 0 || in.Length > MaxPayloadLength*16 {
 		return fmt.Errorf("%w: installed %s out of range", trust.ErrInvalid, component)
 	}
 	if in.SHA256 != "" {

@@ -86,6 +86,11 @@ func (e *Engine) queue(tx *Transaction, typ deviceapi.EventType, reason, detail 
 	} else {
 		ev.ID = e.newID() + "-" + string(typ)
 	}
+	e.queueEvent(ev)
+}
+
+// queueEvent appends ev to the outbox, replacing a report with its ID.
+func (e *Engine) queueEvent(ev deviceapi.Event) {
 	for i := range e.j.Outbox {
 		if e.j.Outbox[i].ID == ev.ID {
 			e.j.Outbox[i] = ev

@@ -96,7 +96,13 @@ func (e *Engine) FactoryReset(ctx context.Context, erase func(context.Context) e
 		}
 		e.j.Outbox = nil
 		e.j.FailedVerifications = 0
-		return e.save()
+		if err := e.save(); err != nil {
+			return err
+		}
+		// A reset keeps the software, so it neither repairs nor hides an
+		// unauthorised change: the alert stays and is reported again
+		// under the new identity.
+		return e.reportAlertAgain()
 	})
 }
 
@@ -121,6 +127,9 @@ type Details struct {
 	Status
 	// FailedVerifications counts updates rejected as invalid.
 	FailedVerifications uint32
+	// Alert is the current alert's findings; the engine is restricted to
+	// the update server while it is not empty (EN 303 645 5.7-2).
+	Alert []Finding
 }
 
 // Details returns the current state with the security counters.
@@ -131,7 +140,7 @@ func (e *Engine) Details(ctx context.Context) (Details, error) {
 		if err != nil {
 			return err
 		}
-		d.Boot, d.Outbox, d.FailedVerifications = bs, len(e.j.Outbox), e.j.FailedVerifications
+		d.Boot, d.Outbox, d.FailedVerifications, d.Alert = bs, len(e.j.Outbox), e.j.FailedVerifications, e.Alert()
 		d.Installed = map[string]Installed{}
 		for name, in := range e.cfg.Factory {
 			d.Installed[name] = in

@@ -57,6 +57,11 @@ func (e *Engine) InstallOffline(ctx context.Context, o Offline) (Target, error) 
 		if e.pendingReboot {
 			return fmt.Errorf("%w: the system is rebooting into an update", ErrInProgress)
 		}
+		if e.Restricted() {
+			// Only the update server's updates install until the alert
+			// is cleared (EN 303 645 5.7-2).
+			return ErrRestricted
+		}
 		// The verifier and fetcher are read only inside the exclusive
 		// section, so swapping them for this one call cannot affect a
 		// concurrent poll; the bundle's are used for nothing else.

@@ -20,6 +20,9 @@ func (e *Engine) Poll(ctx context.Context) (time.Duration, error) {
 		if err := e.rebootPending(); err != nil {
 			return err
 		}
+		if err := e.inspect(); err != nil {
+			return err
+		}
 		if err := e.flush(ctx); err != nil {
 			return err
 		}
@@ -88,6 +91,14 @@ func (e *Engine) pick(targets []Target) *Target {
 }
 
 func (e *Engine) approve(ctx context.Context, t Target, mode deviceapi.Mode) bool {
+	if e.Restricted() {
+		// The user's decisions are refused while restricted (the local
+		// control API's state-changing endpoints are off), so an update
+		// that repairs the device must not wait for them: the server's
+		// administrator decides. Download-only rollouts and updates
+		// switched off still install nothing.
+		return mode != deviceapi.ModeDownloadOnly && e.settings().UpdatesEnabled
+	}
 	if e.cfg.Approve != nil {
 		return e.cfg.Approve(ctx, t, mode)
 	}

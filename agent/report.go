@@ -58,13 +58,20 @@ func (e *Engine) report(bs BootState, nonce string) deviceapi.Report {
 		Components:   e.components(),
 		Slot:         deviceapi.SlotState{Active: bs.Booted, Trial: bs.Trial, Healthy: !bs.Trial},
 		Settings:     e.settings(),
-		Security:     deviceapi.Security{BootIntegrity: e.cfg.BootIntegrity(), FailedVerifications: e.j.FailedVerifications, Lockouts: e.lockouts()},
+		Security:     e.security(),
 		AgentVersion: e.cfg.AgentVersion,
 	}
 	if tx := e.j.Tx; tx != nil {
 		rep.Update = &deviceapi.UpdateState{Target: tx.Target.Name, State: string(tx.State)}
 	}
 	return rep
+}
+
+// security is the security state every report carries (CCDS SSS01, SSS02;
+// EN 303 645 5.7-2).
+func (e *Engine) security() deviceapi.Security {
+	return deviceapi.Security{BootIntegrity: e.cfg.BootIntegrity(), FailedVerifications: e.j.FailedVerifications,
+		Lockouts: e.lockouts(), Restricted: e.Restricted()}
 }
 
 // components lists what is installed: the last commit of each component,

@@ -24,10 +24,20 @@ const (
 // Run resolves the journal, then polls until ctx ends or a reboot is
 // requested: first after a random delay, then at the server's interval
 // with jitter, backing off exponentially with full jitter after errors.
-// It returns ErrReboot when the caller should let the system go down.
+// With Integrity.SlotCheck it checks the booted slot alongside, at once
+// and then every Integrity.SlotCheckEvery. It returns ErrReboot when the
+// caller should let the system go down.
 func (e *Engine) Run(ctx context.Context) error {
 	if err := e.Start(ctx); err != nil {
 		return err
+	}
+	if e.cfg.Integrity.SlotCheck {
+		// Alongside, not before, the first check-in: hashing a large slot
+		// at a gentle rate takes minutes.
+		cctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); e.slotChecks(cctx) }()
+		defer func() { cancel(); <-done }()
 	}
 	wait := e.jitter(0, StartJitter)
 	failures := 0

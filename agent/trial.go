@@ -59,12 +59,19 @@ func (e *Engine) commit(ctx context.Context, tx *Transaction, bs BootState) erro
 	if err := e.cfg.Counter.Advance(c.Component, c.ReleaseCounter); err != nil {
 		return fmt.Errorf("advance anti-rollback counter: %w", err)
 	}
+	if err := e.recordCommit(tx); err != nil {
+		return err
+	}
 	if e.j.Installed == nil {
 		e.j.Installed = map[string]Installed{}
 	}
 	e.j.Installed[c.Component] = Installed{Target: tx.Target.Name, Version: c.Version, ReleaseCounter: c.ReleaseCounter, SHA256: tx.Target.SHA256()}
 	e.queue(tx, deviceapi.EventCommitted, "", "")
+	e.queueUnqueued() // an alert-cleared report goes with the commit's
 	if err := e.move(tx, StateCommitted); err != nil {
+		return err
+	}
+	if err := e.dropUnqueued(); err != nil {
 		return err
 	}
 	e.cfg.Log.Info("update committed", "target", tx.Target.Name, "counter", c.ReleaseCounter)

@@ -25,6 +25,9 @@ const (
 	EventLockout       EventType = "lockout"
 	EventFactoryReset  EventType = "factory-reset"
 	EventSettingsChang EventType = "settings-changed"
+	// EventAlertCleared: an alert raised by EventTamper was cleared, by a
+	// committed update or by an administrator on the device.
+	EventAlertCleared EventType = "alert-cleared"
 )
 
 var eventTypes = map[EventType]bool{
@@ -32,7 +35,7 @@ var eventTypes = map[EventType]bool{
 	EventRebooting: true, EventCommitted: true, EventFailed: true,
 	EventRolledBack: true, EventRejected: true, EventPostponed: true,
 	EventDeclined: true, EventTamper: true, EventLockout: true,
-	EventFactoryReset: true, EventSettingsChang: true,
+	EventFactoryReset: true, EventSettingsChang: true, EventAlertCleared: true,
 }
 
 // Event is one report. ID is chosen by the device (random, unique) so that a

@@ -28,6 +28,11 @@ type Status struct {
 	Pending   *Pending                   `json:"pending,omitempty"`
 	Settings  deviceapi.Settings         `json:"settings"`
 	Security  deviceapi.Security         `json:"security"`
+	// Alert lists the unauthorised changes the agent detected (EN 303 645
+	// 5.7-2). While it is not empty Security.Restricted is set: the agent
+	// talks only to the update server and refuses the state-changing
+	// requests of this API except factory reset and clearing the alert.
+	Alert []agent.Finding `json:"alert,omitempty"`
 	// OfflineNonce is what an offline bundle's instruction must echo
 	// (package agent/bundle).
 	OfflineNonce string `json:"offline_nonce"`
@@ -120,6 +125,13 @@ type Deletion struct {
 	// Files and Bytes count what a deleted directory tree held.
 	Files int   `json:"files,omitempty"`
 	Bytes int64 `json:"bytes,omitempty"`
+}
+
+// ClearAlertRequest is the body of POST /v1/alert/clear. Note says what
+// the administrator found; it goes to the server with the alert-cleared
+// report.
+type ClearAlertRequest struct {
+	Note string `json:"note,omitempty"`
 }
 
 // InstallRequest is the JSON form of POST /v1/install: the agent opens the

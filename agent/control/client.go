@@ -97,6 +97,13 @@ func (c *Client) FactoryReset(ctx context.Context) (ResetResult, error) {
 	return res, c.do(ctx, http.MethodPost, "/v1/reset", ResetRequest{Confirm: ResetConfirmation}, &res)
 }
 
+// ClearAlert clears the agent's alert (root only); note is reported to
+// the server.
+func (c *Client) ClearAlert(ctx context.Context, note string) (Status, error) {
+	var st Status
+	return st, c.do(ctx, http.MethodPost, "/v1/alert/clear", ClearAlertRequest{Note: note}, &st)
+}
+
 // InstallPath asks the agent to install the bundle at path (root only).
 func (c *Client) InstallPath(ctx context.Context, path string) (bundle.Result, error) {
 	var res bundle.Result

@@ -32,6 +32,7 @@
 //	POST  /v1/settings/defaults   → deviceapi.Settings (restore secure defaults)
 //	POST  /v1/reset               ResetRequest → ResetResult (factory reset)
 //	POST  /v1/install             bundle bytes, or InstallRequest{path} from root → bundle.Result
+//	POST  /v1/alert/clear         ClearAlertRequest (root only) → Status
 //
 // Errors are JSON ErrorBody with a status code: 400 malformed request, 401
 // bad token, 403 peer not allowed, 409 not possible in the current state,
@@ -50,4 +51,23 @@
 // UPD11). Switching updates off (CCDS UPE05) stops every install,
 // forced ones included; the device reports the setting and the server's
 // rollouts leave it out.
+//
+// # Restricted after an unauthorised change
+//
+// When the engine detects an unauthorised change (EN 303 645 5.7-2, see
+// package agent) the status lists it under Alert with
+// Security.Restricted set, the notify command is run with
+// KOSHIN_EVENT=tamper-detected, and the API refuses (409) every request
+// that changes the device's software or how it updates: approve,
+// postpone, decline, settings changes and offline installs. Meanwhile the
+// engine installs verified updates from the server without waiting for
+// the user, so the administrator can repair the device.
+//
+// Two requests stay. Factory reset, because the user must always be able
+// to erase their data (EN 303 645 5.11-1), all the more on a device that
+// may be compromised; it keeps the software, so it neither repairs nor
+// hides the change: the alert stays, and is reported again under the new
+// identity. And POST /v1/alert/clear, root only, for the administrator
+// who examined the device; the clearing is reported to the server with
+// the caller's UID and note. A committed update clears the alert too.
 package control

@@ -137,8 +137,9 @@ func (f *fixture) start() {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { f.api.Serve(ctx, ln); close(done) }()
-	t.Cleanup(func() { cancel(); <-done; f.api.Close(); os.RemoveAll(sockDir) })
+	api := f.api // a later start replaces f.api while this one still serves
+	go func() { api.Serve(ctx, ln); close(done) }()
+	t.Cleanup(func() { cancel(); <-done; api.Close(); os.RemoveAll(sockDir) })
 	f.setCred(control.Cred{UID: 0})
 }
 

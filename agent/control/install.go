@@ -44,7 +44,8 @@ func (s *Server) install(w http.ResponseWriter, r *http.Request, c Cred) error {
 // know why the bundle was refused (the server learns it too).
 func installError(err error) error {
 	switch {
-	case errors.Is(err, agent.ErrInProgress), errors.Is(err, agent.ErrNothingToInstall), errors.Is(err, agent.ErrReboot):
+	case errors.Is(err, agent.ErrInProgress), errors.Is(err, agent.ErrNothingToInstall), errors.Is(err, agent.ErrReboot),
+		errors.Is(err, agent.ErrRestricted):
 		return err
 	case errors.Is(err, agent.ErrUpdateFailed), isTrust(err):
 		return errorf(http.StatusUnprocessableEntity, "bundle refused: %v", err)

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/koshin-ota/koshin/agent"
 )
 
 // Notifier tells the user that an update waits for a decision, when the
@@ -21,6 +23,10 @@ import (
 //	KOSHIN_SECURITY       1 for a security update, else 0
 //	KOSHIN_ADVISORIES     advisory IDs, comma-separated (EN 303 645 5.3-11)
 //	KOSHIN_NOTIFY_TARGET  the notify_target setting ("" for the default)
+//
+// When the agent detects an unauthorised change it runs the same command
+// with KOSHIN_EVENT=tamper-detected, KOSHIN_REASON and KOSHIN_DETAIL
+// (EN 303 645 5.7-2: alert the user).
 //
 // The command runs asynchronously with a timeout; its failure is logged.
 type Notifier struct {
@@ -40,6 +46,18 @@ func (n *Notifier) Pending(p Pending) {
 		"KOSHIN_TARGET=" + p.Target, "KOSHIN_VERSION=" + p.Version,
 		"KOSHIN_SECURITY=" + strconv.Itoa(btoi(p.Security)),
 		"KOSHIN_ADVISORIES=" + strings.Join(p.Advisories, ","), "KOSHIN_NOTIFY_TARGET=" + s.NotifyTarget}
+	go n.run(env)
+}
+
+// Alert notifies about an unauthorised change the agent detected
+// (agent.IntegrityConfig.OnAlert).
+func (n *Notifier) Alert(f agent.Finding) {
+	s := n.Settings.Get()
+	if len(n.Command) == 0 || !s.Notifications {
+		return
+	}
+	env := []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "KOSHIN_EVENT=tamper-detected",
+		"KOSHIN_REASON=" + f.Reason, "KOSHIN_DETAIL=" + f.Detail, "KOSHIN_NOTIFY_TARGET=" + s.NotifyTarget}
 	go n.run(env)
 }
 

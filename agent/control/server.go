@@ -237,14 +237,15 @@ func (s *Server) routes() {
 	s.mux = http.NewServeMux()
 	for pattern, h := range map[string]handler{
 		"GET /v1/status":             s.status,
-		"POST /v1/update/approve":    s.approve,
-		"POST /v1/update/postpone":   s.postpone,
-		"POST /v1/update/decline":    s.decline,
+		"POST /v1/update/approve":    s.unrestricted(s.approve),
+		"POST /v1/update/postpone":   s.unrestricted(s.postpone),
+		"POST /v1/update/decline":    s.unrestricted(s.decline),
 		"GET /v1/settings":           s.getSettings,
-		"PATCH /v1/settings":         s.patchSettings,
-		"POST /v1/settings/defaults": s.restoreDefaults,
+		"PATCH /v1/settings":         s.unrestricted(s.patchSettings),
+		"POST /v1/settings/defaults": s.unrestricted(s.restoreDefaults),
 		"POST /v1/reset":             s.reset,
-		"POST /v1/install":           s.install,
+		"POST /v1/install":           s.unrestricted(s.install),
+		"POST /v1/alert/clear":       s.clearAlert,
 	} {
 		s.mux.Handle(pattern, s.wrap(h))
 	}
@@ -279,7 +280,8 @@ func (s *Server) writeError(w http.ResponseWriter, err error) {
 	case errors.As(err, &ae):
 		code = ae.code
 	case errors.Is(err, ErrNoPending), errors.Is(err, ErrForced), errors.Is(err, agent.ErrInProgress),
-		errors.Is(err, agent.ErrNothingToInstall), errors.Is(err, agent.ErrReboot):
+		errors.Is(err, agent.ErrNothingToInstall), errors.Is(err, agent.ErrReboot),
+		errors.Is(err, agent.ErrRestricted), errors.Is(err, agent.ErrNoAlert):
 		code = http.StatusConflict
 	case errors.Is(err, ErrBadPostpone):
 		code = http.StatusBadRequest

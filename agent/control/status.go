@@ -34,6 +34,9 @@ func (s *Server) Status(ctx context.Context) (Status, error) {
 	if s.cfg.BootIntegrity != nil {
 		st.Security.BootIntegrity = s.cfg.BootIntegrity()
 	}
+	// Read without the engine's lock, so a busy status shows it too.
+	st.Alert = s.cfg.Engine.Alert()
+	st.Security.Restricted = len(st.Alert) > 0
 	wctx, cancel := context.WithTimeout(ctx, s.cfg.StatusTimeout)
 	d, err := s.cfg.Engine.Details(wctx)
 	cancel()

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -53,6 +54,10 @@ type Agent struct {
 	renewer *deviceclient.Renewer
 	waker   *waker
 	reset   chan struct{} // restart: identity rotated or enrolled
+
+	// notifier runs control.notify_command: pending updates, alerts.
+	notifier *control.Notifier
+	boot     bootCheck
 }
 
 // dir returns a path in the state directory.
@@ -84,6 +89,7 @@ func OpenAgent(cfg *Config, log *slog.Logger, now func() time.Time) (*Agent, err
 		return nil, err
 	}
 	ecfg.Approve, ecfg.CurrentSettings, ecfg.Settings = consent.Approve, settings.Get, settings.Get()
+	ecfg.Integrity.OnAlert = a.notifier.Alert
 	ecfg.Lockouts = func() uint32 { return a.control.Lockouts() }
 	if a.engine, err = agent.New(ecfg); err != nil {
 		return nil, err
@@ -133,7 +139,7 @@ func (a *Agent) engineConfig() (agent.Config, error) {
 	return agent.Config{
 		DeviceID: a.id.ID, HardwareID: cfg.HardwareID, Signer: a.id.Key, DecryptionKey: a.id.Encryption,
 		Server: server, Fetcher: fetcher,
-		Verifier:   &agent.TrustVerifier{V: v, Watchdog: verify.PayloadOptions{MinRate: cfg.Poll.MinRate, Window: time.Duration(cfg.Poll.Window)}},
+		Verifier:   v,
 		Bootloader: bl, Slots: slots, Installers: installers,
 		Health:          agent.DirHealthCheck{Dir: cfg.Health.Dir, Timeout: time.Duration(cfg.Health.Timeout)},
 		Counter:         &agent.FileCounter{FS: state, Key: counterKey},
@@ -142,6 +148,8 @@ func (a *Agent) engineConfig() (agent.Config, error) {
 		Reboot:          a.rebootCommand,
 		Factory:         factory,
 		AgentVersion:    Version,
+		BootIntegrity:   a.bootIntegrity,
+		Integrity:       a.integrity(fetcher, counterKey),
 		CheckpointEvery: cfg.Poll.CheckpointEvery,
 		Now:             a.now,
 		Sleep:           a.waker.sleep,
@@ -170,14 +178,26 @@ func (a *Agent) network() (agent.Server, *verify.HTTPFetcher, error) {
 	return &deviceclient.Server{Client: c}, fetcher, nil
 }
 
-func (a *Agent) verifier(f verify.Fetcher) (*verify.Verifier, error) {
-	img, dir, targets := deviceclient.URLs(a.cfg.Server)
-	v, err := verify.New(verify.Config{Device: a.device(), Dir: a.cfg.dir(trustDir),
-		ImageURL: img, DirectorURL: dir, TargetsURL: targets, Fetcher: f, Now: a.now, Logger: a.log})
-	if err != nil {
+// verifier opens the trust core on the provisioned roots. Roots that are
+// there but no longer verify are an unauthorised change, not a reason to
+// stop: the agent starts with a verifier that refuses everything, and the
+// integrity check (IntegrityConfig.Trusted) raises the alert.
+func (a *Agent) verifier(f verify.Fetcher) (agent.Verifier, error) {
+	v, err := verify.New(a.verifyConfig(f))
+	switch {
+	case err == nil:
+		return &agent.TrustVerifier{V: v, Watchdog: verify.PayloadOptions{MinRate: a.cfg.Poll.MinRate, Window: time.Duration(a.cfg.Poll.Window)}}, nil
+	case errors.Is(err, fs.ErrNotExist):
 		return nil, fmt.Errorf("trusted roots (koshin-agent enroll --image-root --director-root provisions them): %w", err)
 	}
-	return v, nil
+	a.log.Error("trusted metadata does not verify; no update can install", "err", err)
+	return refusingVerifier{err}, nil
+}
+
+func (a *Agent) verifyConfig(f verify.Fetcher) verify.Config {
+	img, dir, targets := deviceclient.URLs(a.cfg.Server)
+	return verify.Config{Device: a.device(), Dir: a.cfg.dir(trustDir),
+		ImageURL: img, DirectorURL: dir, TargetsURL: targets, Fetcher: f, Now: a.now, Logger: a.log}
 }
 
 func (a *Agent) device() trust.Device {
@@ -198,15 +218,15 @@ func (a *Agent) controlState() (*control.Settings, *control.Consent, *bundle.Non
 	if d := a.cfg.Control.MaxPostpone; d > 0 {
 		consent.MaxPostpone = time.Duration(d)
 	}
-	n := &control.Notifier{Command: a.cfg.Control.NotifyCommand, Settings: settings, Log: a.log}
-	consent.OnPending = n.Pending
+	a.notifier = &control.Notifier{Command: a.cfg.Control.NotifyCommand, Settings: settings, Log: a.log}
+	consent.OnPending = a.notifier.Pending
 	return settings, consent, &bundle.Nonces{FS: fsys}, nil
 }
 
 func (a *Agent) controlServer(settings *control.Settings, consent *control.Consent, nonces *bundle.Nonces, factory map[string]agent.Installed) (*control.Server, error) {
 	cc := a.cfg.Control
 	return control.New(control.Config{
-		Engine: a.engine, Settings: settings, Consent: consent, Nonces: nonces,
+		Engine: a.engine, Settings: settings, Consent: consent, Nonces: nonces, BootIntegrity: a.bootIntegrity,
 		Bundles: &bundle.Installer{Engine: a.engine, Device: a.device(), TrustDir: a.cfg.dir(trustDir),
 			Nonces: nonces, Now: a.now, Log: a.log},
 		StateDir: a.cfg.dir(controlDir), TokenFile: cc.TokenFile,

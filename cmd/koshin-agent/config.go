@@ -49,6 +49,9 @@ type Config struct {
 	RebootCommand []string      `json:"reboot_command,omitempty"`
 	Control       ControlConfig `json:"control"`
 	Reset         ResetConfig   `json:"reset"`
+	// Integrity configures the detection of unauthorised changes
+	// (EN 303 645 5.7-2).
+	Integrity IntegrityConfig `json:"integrity"`
 	// CounterKey holds the device-local key of the anti-rollback counter's
 	// MAC, generated at first start; keep it off the state directory's
 	// partition where possible. A factory reset keeps it.
@@ -136,6 +139,29 @@ type ResetConfig struct {
 	Commands [][]string `json:"commands,omitempty"`
 }
 
+// IntegrityConfig configures the detection of unauthorised changes; see
+// agent.IntegrityConfig and docs/integrator-guide.md.
+type IntegrityConfig struct {
+	// BootCheck is the secure/measured-boot hook, run once per agent
+	// start: exit status 0 means the boot chain verified, 1 that it failed
+	// verification (an unauthorised change); anything else, or no command,
+	// reports "unverified".
+	BootCheck        []string `json:"boot_check,omitempty"`
+	BootCheckTimeout Duration `json:"boot_check_timeout,omitempty"`
+	// SlotCheck hashes the booted raw-image slot and compares it with the
+	// image committed there (default true; needs a root file system that
+	// is mounted read-only).
+	SlotCheck *bool `json:"slot_check,omitempty"`
+	// SlotCheckEvery repeats the slot check (default: at start-up only).
+	SlotCheckEvery Duration `json:"slot_check_every,omitempty"`
+	// SlotCheckRate bounds the slot check's reads in bytes per second
+	// (default 16 MiB/s; -1 for no limit).
+	SlotCheckRate int64 `json:"slot_check_rate,omitempty"`
+	// SlotCheckMax skips the check for images longer than this (bytes;
+	// default 0, no limit).
+	SlotCheckMax int64 `json:"slot_check_max,omitempty"`
+}
+
 // Duration is a time.Duration written as "30s" in JSON.
 type Duration time.Duration
 
@@ -220,6 +246,16 @@ func (c *Config) defaults() {
 	if len(c.Installers) == 0 {
 		c.Installers = map[string]InstallerConfig{"rootfs": {Type: "raw"}}
 	}
+	if c.Integrity.SlotCheck == nil {
+		on := true
+		c.Integrity.SlotCheck = &on
+	}
+	if c.Integrity.SlotCheckRate == 0 {
+		c.Integrity.SlotCheckRate = 16 << 20
+	}
+	if c.Integrity.BootCheckTimeout == 0 {
+		c.Integrity.BootCheckTimeout = Duration(time.Minute)
+	}
 }
 
 // Validate checks the configuration for running the agent.
@@ -240,6 +276,12 @@ func (c *Config) Validate() error {
 		if !filepath.IsAbs(p) {
 			add("%s must be an absolute path, have %q", name, p)
 		}
+	}
+	if b := c.Integrity.BootCheck; len(b) > 0 && !filepath.IsAbs(b[0]) {
+		add("integrity.boot_check needs an absolute program path")
+	}
+	if c.Integrity.SlotCheckRate < -1 || c.Integrity.SlotCheckMax < 0 {
+		add("integrity.slot_check_rate must be positive or -1, integrity.slot_check_max positive")
 	}
 	errs = append(errs, c.validateSlots()...)
 	errs = append(errs, c.validateInstallers()...)

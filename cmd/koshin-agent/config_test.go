@@ -25,9 +25,15 @@ func TestExampleConfigsValid(t *testing.T) {
 		cfg.Installers["rootfs"].Type != "raw" || cfg.Channel != "release" {
 		t.Fatalf("defaults not applied: %+v", cfg)
 	}
+	if !*cfg.Integrity.SlotCheck || cfg.Integrity.SlotCheckRate != 16<<20 || cfg.Integrity.SlotCheckEvery != 0 {
+		t.Fatalf("integrity defaults not applied: %+v", cfg.Integrity)
+	}
 	u, _ := LoadConfig("testdata/config/uboot.json")
 	if time.Duration(u.Control.LockoutBase) != 30*time.Second || u.Installers["modem"].Path == "" {
 		t.Fatalf("uboot.json decoded as %+v", u)
+	}
+	if time.Duration(u.Integrity.SlotCheckEvery) != 24*time.Hour || u.Integrity.BootCheck[0] != "/usr/lib/koshin/boot-check" {
+		t.Fatalf("uboot.json integrity decoded as %+v", u.Integrity)
 	}
 }
 

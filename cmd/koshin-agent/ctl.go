@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/koshin-ota/koshin/agent"
 	"github.com/koshin-ota/koshin/agent/bundle"
 	"github.com/koshin-ota/koshin/agent/control"
 	"github.com/koshin-ota/koshin/deviceapi"
@@ -125,12 +126,30 @@ func printStatus(m *Main, st control.Status) {
 	}
 	fmt.Fprintf(w, "\nsecurity    boot integrity %s, %d rejected updates, %d lockouts\n",
 		st.Security.BootIntegrity, st.Security.FailedVerifications, st.Security.Lockouts)
+	printAlert(m, st.Alert)
 	fmt.Fprintf(w, "offline     nonce %s (for offline bundles)\n", st.OfflineNonce)
 	if st.Outbox > 0 {
 		fmt.Fprintf(w, "reports     %d waiting for the server\n", st.Outbox)
 	}
 	if st.Busy {
 		fmt.Fprintln(w, "(an update step is running; engine state as last seen)")
+	}
+}
+
+// printAlert shows the unauthorised changes the agent detected and what
+// the restriction means (EN 303 645 5.7-2).
+func printAlert(m *Main, alert []agent.Finding) {
+	w := m.Stdout
+	for _, f := range alert {
+		fmt.Fprintf(w, "ALERT       unauthorised change detected %s: %s", f.Time.Local().Format(time.DateTime), f.Reason)
+		if f.Detail != "" {
+			fmt.Fprintf(w, " (%s)", f.Detail)
+		}
+		fmt.Fprintln(w)
+	}
+	if len(alert) > 0 {
+		fmt.Fprintln(w, "restricted  the agent talks only to the update server and refuses local changes until a verified\n"+
+			"            update is committed or root runs koshin-agent clear-alert")
 	}
 }
 
@@ -334,6 +353,29 @@ func printReset(m *Main, res control.ResetResult) {
 		fmt.Fprintf(w, "  %s\n", k)
 	}
 	fmt.Fprintf(w, "New device ID %s; enroll again (koshin-agent enroll) to reconnect to the update server.\n", res.DeviceID)
+}
+
+// clearAlertCmd ends the restriction after an unauthorised change, once
+// the administrator has examined the device (root only; reported to the
+// server with the note).
+func (m *Main) clearAlertCmd(args []string) error {
+	var note string
+	c, fs, err := m.ctlFlags("clear-alert", args, func(fs *flag.FlagSet) {
+		fs.StringVar(&note, "note", "", "what you found and did (`text`), reported to the update server")
+	})
+	if err != nil {
+		return err
+	}
+	if err := noArgs(fs); err != nil {
+		return err
+	}
+	st, err := c.client.ClearAlert(context.Background(), note)
+	if err != nil {
+		return err
+	}
+	return c.print(st, func() {
+		fmt.Fprintln(m.Stdout, "alert cleared and reported to the update server; a cause that persists is detected again")
+	})
 }
 
 // installCmd installs an offline bundle. Root lets the agent open the file

@@ -11,6 +11,7 @@
 //	koshin-agent settings [changes]        show or change the update settings
 //	koshin-agent reset                     factory reset
 //	koshin-agent install FILE              install an offline bundle
+//	koshin-agent clear-alert               end the restriction after an unauthorised change
 //
 // It is a static binary (CGO_ENABLED=0) that links no server code;
 // deps_test.go enforces that. Configuration: docs/integrator-guide.md.
@@ -61,17 +62,18 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"run":      {(*Main).runCmd, "run the agent daemon"},
-	"enroll":   {(*Main).enrollCmd, "generate the device keys, enroll with the server, provision the trusted roots"},
-	"identity": {(*Main).identityCmd, "print the device ID and public key (for factory pre-authorisation)"},
-	"status":   {(*Main).statusCmd, "show the update state, settings and security state"},
-	"approve":  {(*Main).approveCmd, "approve the pending update"},
-	"postpone": {(*Main).postponeCmd, "postpone the pending update: postpone -for 24h | -until TIME"},
-	"decline":  {(*Main).declineCmd, "decline the pending update"},
-	"settings": {(*Main).settingsCmd, "show or change the update settings"},
-	"reset":    {(*Main).resetCmd, "factory reset: erase user data and keys, keep the software"},
-	"install":  {(*Main).installCmd, "install an offline bundle: install FILE"},
-	"version":  {func(m *Main, _ []string) error { fmt.Fprintln(m.Stdout, Version); return nil }, "print the version"},
+	"run":         {(*Main).runCmd, "run the agent daemon"},
+	"enroll":      {(*Main).enrollCmd, "generate the device keys, enroll with the server, provision the trusted roots"},
+	"identity":    {(*Main).identityCmd, "print the device ID and public key (for factory pre-authorisation)"},
+	"status":      {(*Main).statusCmd, "show the update state, settings and security state"},
+	"approve":     {(*Main).approveCmd, "approve the pending update"},
+	"postpone":    {(*Main).postponeCmd, "postpone the pending update: postpone -for 24h | -until TIME"},
+	"decline":     {(*Main).declineCmd, "decline the pending update"},
+	"settings":    {(*Main).settingsCmd, "show or change the update settings"},
+	"reset":       {(*Main).resetCmd, "factory reset: erase user data and keys, keep the software"},
+	"install":     {(*Main).installCmd, "install an offline bundle: install FILE"},
+	"clear-alert": {(*Main).clearAlertCmd, "end the restriction after an unauthorised change (root; reported to the server)"},
+	"version":     {func(m *Main, _ []string) error { fmt.Fprintln(m.Stdout, Version); return nil }, "print the version"},
 }
 
 // errUsage marks command-line mistakes (exit status 2).
@@ -108,8 +110,8 @@ func (m *Main) Run(args []string) int {
 
 func (m *Main) usage() {
 	fmt.Fprintln(m.Stderr, "usage: koshin-agent COMMAND [flags]\n\ncommands:")
-	for _, name := range []string{"run", "enroll", "identity", "status", "approve", "postpone", "decline", "settings", "reset", "install", "version"} {
-		fmt.Fprintf(m.Stderr, "  %-9s %s\n", name, commands[name].usage)
+	for _, name := range []string{"run", "enroll", "identity", "status", "approve", "postpone", "decline", "settings", "reset", "install", "clear-alert", "version"} {
+		fmt.Fprintf(m.Stderr, "  %-11s %s\n", name, commands[name].usage)
 	}
 	fmt.Fprintln(m.Stderr, "\nEvery command takes -config FILE (default "+DefaultConfigPath+"); see -h of each.")
 }

@@ -39,8 +39,9 @@ type segment struct {
 }
 
 type tick struct {
-	X, Y  float64
-	Label string
+	X, Y   float64
+	Label  string
+	Anchor string // text-anchor: start, middle or end
 }
 
 type legendItem struct {
@@ -82,8 +83,15 @@ func versionChart(h *versionHistory) *chart {
 	for _, v := range []int{0, top / 2, top} {
 		c.YTicks = append(c.YTicks, tick{X: float64(c.PlotX) - 6, Y: float64(c.PlotY) - float64(v)/float64(top)*plotH, Label: strconv.Itoa(v)})
 	}
-	for _, i := range []int{0, len(h.Times) / 2, len(h.Times) - 1} {
-		c.XTicks = append(c.XTicks, tick{X: float64(c.PlotX) + (float64(i)+0.5)*slot, Y: float64(c.PlotY) + 18, Label: timeLabel(h.Times[i], h.At.Sub(h.Start))})
+	for j, i := range []int{0, len(h.Times) / 2, len(h.Times) - 1} {
+		x, anchor := float64(c.PlotX)+(float64(i)+0.5)*slot, "middle"
+		switch j {
+		case 0:
+			x, anchor = float64(c.PlotX), "start"
+		case 2:
+			x, anchor = float64(c.PlotX+c.PlotW), "end"
+		}
+		c.XTicks = append(c.XTicks, tick{X: x, Y: float64(c.PlotY) + 18, Label: timeLabel(h.Times[i], h.At.Sub(h.Start)), Anchor: anchor})
 	}
 	return c
 }

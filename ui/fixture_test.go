@@ -55,6 +55,7 @@ type fixture struct {
 	clock *clock
 	store *sqlite.DB
 	srv   *httptest.Server
+	ui    *ui.UI
 	pw    map[string]string // operator → password
 }
 
@@ -82,6 +83,7 @@ func newFixture(t *testing.T) *fixture {
 	apiH := api.ManagementHandler()
 	u := &ui.UI{Store: db, API: apiH, Now: fx.clock.Now, Version: "koshin test", LiveInterval: 20 * time.Millisecond}
 	must(t, u.Init())
+	fx.ui = u
 	fx.srv = httptest.NewTLSServer(ui.Mount(u, apiH))
 	t.Cleanup(func() {
 		u.Shutdown()

@@ -5,11 +5,15 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/koshin-ota/koshin"
+	"github.com/koshin-ota/koshin/compliance"
+	"github.com/koshin-ota/koshin/ui"
 )
 
 // runningRollout creates and starts a rollout of fw-2.0 over the fixture's
@@ -379,5 +383,80 @@ func TestStaticFilesAreEmbedded(t *testing.T) {
 	}
 	if p := b.get("/ui/static/nope.js"); p.Status != http.StatusNotFound {
 		t.Errorf("missing static file: %d", p.Status)
+	}
+}
+
+func TestCompliancePageRendersTheConfiguredProfile(t *testing.T) {
+	fx := newFixture(t)
+	fx.fleet()
+	f, err := os.Open(filepath.Join("..", "compliance", "testdata", "profile.yaml"))
+	must(t, err)
+	defer f.Close()
+	p, err := compliance.LoadProfile(f)
+	must(t, err)
+	fx.ui.Compliance = &ui.Compliance{Profile: p, Path: "profile.yaml"}
+	b := fx.browser()
+	b.signIn("viewer-1")
+	page := b.get("/ui/compliance")
+	if page.Status != 200 || !strings.Contains(page.Body, `href="/ui/compliance/en303645"`) || strings.Contains(page.Body, `class="error"`) {
+		t.Fatalf("compliance page: %d %.600s", page.Status, extract(page.Body, "compliance-table"))
+	}
+	rep := b.get("/ui/compliance/en303645")
+	if rep.Status != 200 || !strings.Contains(rep.Body, "3 devices, observed") || !strings.Contains(rep.Body, "3 of 3 devices (100.0 %) have automatic updates on") {
+		t.Fatalf("report: %d %.300s", rep.Status, rep.Body)
+	}
+	if csp := rep.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") || strings.Contains(csp, "script") {
+		t.Errorf("report CSP %q", csp)
+	}
+	if js := b.get("/ui/compliance/ccds?format=json"); js.Status != 200 || !strings.HasPrefix(js.Header.Get("Content-Type"), "application/json") {
+		t.Errorf("json report: %d %s", js.Status, js.Header.Get("Content-Type"))
+	}
+	if bad := b.get("/ui/compliance/iso9001"); bad.Status != http.StatusNotFound {
+		t.Errorf("unknown standard: %d", bad.Status)
+	}
+}
+
+func TestApprovalQueue(t *testing.T) {
+	fx := newFixture(t)
+	fx.fleet()
+	ctx := context.Background()
+	r := &koshin.Rollout{ReleaseName: "fw-2.0", Selector: koshin.Selector{All: true}, Phases: []koshin.Phase{{Percent: 100}},
+		Threshold: koshin.Threshold{MaxFailures: 1}, SilenceTimeout: time.Hour, Mode: koshin.ModeApproval, CreatedBy: "operator:admin-1"}
+	must(t, fx.store.CreateRollout(ctx, r))
+	_, err := fx.store.StartRollout(ctx, r.ID, fx.clock.Now())
+	must(t, err)
+	_, err = fx.store.AssignNext(ctx, r.ID, 0, 10, fx.clock.Now())
+	must(t, err)
+	v := fx.browser()
+	v.signIn("viewer-1")
+	if p := v.get("/ui/approvals"); !strings.Contains(p.Body, "phase 1, waiting since") || strings.Contains(p.Body, "Approve all") {
+		t.Fatalf("viewer's approval queue: %.600s", p.Body)
+	}
+	b := fx.browser()
+	token := b.signIn("operator-1")
+	p := b.get("/ui/approvals")
+	if !strings.Contains(p.Body, "Approve all 3 waiting devices") {
+		t.Fatalf("operator's approval queue: %.600s", p.Body)
+	}
+	dev, err := fx.store.FindDeviceBySerial(ctx, "SN-1")
+	must(t, err)
+	if p := b.get("/ui/devices/" + dev.ID); !strings.Contains(p.Body, `id="approve-device"`) {
+		t.Fatal("device page lacks the approve button")
+	}
+	p = b.post(fmt.Sprintf("/ui/rollouts/%d/approve", r.ID), url.Values{"csrf": {token}, "device": {dev.ID}, "back": {"/ui/approvals"}})
+	if p.Status != http.StatusSeeOther || p.Location != "/ui/approvals" {
+		t.Fatalf("approve one: %d %s", p.Status, p.Location)
+	}
+	if p := b.get("/ui/approvals"); !strings.Contains(p.Body, "Approved.") || !strings.Contains(p.Body, "Approve all 2 waiting devices") {
+		t.Fatalf("after approving one: %.600s", p.Body)
+	}
+	p = b.post(fmt.Sprintf("/ui/rollouts/%d/approve", r.ID), url.Values{"csrf": {token}, "all": {"yes"}})
+	if p.Status != http.StatusSeeOther {
+		t.Fatalf("approve all: %d", p.Status)
+	}
+	as, err := fx.store.FindAssignments(ctx, koshin.AssignmentFilter{RolloutID: r.ID, State: koshin.AssignmentAwaitingApproval})
+	must(t, err)
+	if len(as) != 0 {
+		t.Fatalf("%d devices still wait", len(as))
 	}
 }

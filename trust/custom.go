@@ -62,6 +62,11 @@ type TargetCustom struct {
 	SupportEnd string `json:"support_end,omitempty"`
 	// SBOMSHA256 is the hex SHA-256 of the release's CycloneDX SBOM.
 	SBOMSHA256 string `json:"sbom_sha256,omitempty"`
+	// AdvisorySHA256 is the hex SHA-256 of the release's CSAF advisory:
+	// the document a device shows its user to say which risks the update
+	// removes (EN 303 645 5.3-11). The device gets it from the server, so
+	// only the signed digest makes it trustworthy.
+	AdvisorySHA256 string `json:"advisory_sha256,omitempty"`
 	// Encryption is empty for plaintext payloads, else EncryptionScheme; the
 	// target's length and hashes then describe the ciphertext and these two
 	// fields the plaintext.
@@ -107,6 +112,11 @@ func (c *TargetCustom) Validate() error {
 	}
 	if c.SBOMSHA256 != "" {
 		if err := validateSHA256("sbom_sha256", c.SBOMSHA256); err != nil {
+			return err
+		}
+	}
+	if c.AdvisorySHA256 != "" {
+		if err := validateSHA256("advisory_sha256", c.AdvisorySHA256); err != nil {
 			return err
 		}
 	}

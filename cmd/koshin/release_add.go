@@ -1,7 +1,6 @@
 package main
 
 import (
-	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -16,10 +15,10 @@ import (
 )
 
 type releaseFlags struct {
-	name, component, version, supportEnd, sbom, keyOut string
-	hardware, advisories                               []string
-	counter                                            uint64
-	security, encrypt                                  bool
+	name, component, version, supportEnd, sbom, advisory, keyOut string
+	hardware, advisories                                         []string
+	counter                                                      uint64
+	security, encrypt                                            bool
 }
 
 func newReleaseAddCmd(m *Main) *cobra.Command {
@@ -36,13 +35,22 @@ UPC02): it must be above every existing release of the same component that
 shares a hardware ID, and at least the floor a revocation left. --version is
 informational. The channel is the repository's.
 
+--advisory names a CSAF 2.0 security advisory (JSON) saying which
+vulnerabilities the release fixes, and --sbom a CycloneDX SBOM (JSON). Both
+are validated, kept in the workspace and published next to the payloads;
+their SHA-256 digests are signed into the release, so devices can show
+their users why the update matters (EN 303 645 5.3-11) without trusting the
+server that hands them the document. An advisory makes the release a
+security update and adds its tracking ID and CVE IDs to the signed advisory
+IDs; --advisory-id adds IDs without a document.
+
 --encrypt encrypts the payload with a new random content key (chunked
 AES-256-GCM); the target then signs the ciphertext, and the plaintext's
 length and hash go into its custom fields. The content key is written to
 --content-key-out (default DIR/content-keys/NAME.key, 64 hex digits, mode
 0600) for the server, which wraps it to each device.`,
 		Example: `  koshin release add build/rootfs.img --name rootfs-1.4.0.img --hardware-id board-a --hardware-id board-b \
-    --component rootfs --counter 14 --version 1.4.0 --security --advisory CVE-2026-1234 --support-end 2031-12-31 --sbom build/sbom.cdx.json`,
+    --component rootfs --counter 14 --version 1.4.0 --advisory build/KSA-2026-001.csaf.json --support-end 2031-12-31 --sbom build/sbom.cdx.json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
 			return m.withRepo(func(r *repo.Repo) error { return m.addRelease(r, args[0], f) })
@@ -55,7 +63,8 @@ length and hash go into its custom fields. The content key is written to
 	fl.Uint64Var(&f.counter, "counter", 0, "release counter for anti-rollback (required)")
 	fl.StringVar(&f.version, "version", "", "human-readable version (required)")
 	fl.BoolVar(&f.security, "security", false, "mark as a security update")
-	fl.StringArrayVar(&f.advisories, "advisory", nil, "advisory ID this release fixes (repeatable)")
+	fl.StringVar(&f.advisory, "advisory", "", "CSAF 2.0 advisory `FILE` whose SHA-256 is signed into the release")
+	fl.StringArrayVar(&f.advisories, "advisory-id", nil, "advisory `ID` this release fixes, without a document (repeatable)")
 	fl.StringVar(&f.supportEnd, "support-end", "", "end of security support for this release, `YYYY-MM-DD`")
 	fl.StringVar(&f.sbom, "sbom", "", "CycloneDX SBOM `FILE` whose SHA-256 is signed into the release")
 	fl.BoolVar(&f.encrypt, "encrypt", false, "encrypt the payload with a new content key")
@@ -74,14 +83,14 @@ func (m *Main) addRelease(r *repo.Repo, file string, f releaseFlags) error {
 		HardwareIDs: f.hardware, Component: f.component, ReleaseCounter: f.counter, Version: f.version,
 		Channel: r.Channel(), Security: f.security, Advisories: f.advisories, SupportEnd: f.supportEnd,
 	}
-	if f.sbom != "" {
-		sum, err := fileSHA256(f.sbom)
-		if err != nil {
-			return err
-		}
-		c.SBOMSHA256 = sum
+	docs, err := readReleaseDocuments(f, &c)
+	if err != nil {
+		return err
 	}
 	if err := r.CheckTarget(f.name, c); err != nil {
+		return err
+	}
+	if err := docs.store(r); err != nil {
 		return err
 	}
 	payload, size, cleanup, err := m.releasePayload(r, file, f, &c)
@@ -171,19 +180,6 @@ func writeContentKey(name string, key []byte) error {
 		return fmt.Errorf("content key: %w", err)
 	}
 	return nil
-}
-
-func fileSHA256(name string) (string, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // progress returns a callback drawing a progress bar on a terminal, or nil

@@ -6,19 +6,28 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/koshin-ota/koshin/advisory"
 	"github.com/koshin-ota/koshin/trust"
 	"github.com/koshin-ota/koshin/trust/encryption"
 	"github.com/koshin-ota/koshin/trust/keys"
+	"github.com/koshin-ota/koshin/trust/repo"
 	"github.com/spf13/cobra"
 	"github.com/theupdateframework/go-tuf/v2/metadata/trustedmetadata"
 )
 
 var cliNow = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+
+// A release's security documents, from package advisory's tests.
+const (
+	advisoryCSAF = "../../advisory/testdata/csaf-ksa-2026-001.json"
+	advisorySBOM = "../../advisory/testdata/sbom-c1-1.4.0.cdx.json"
+)
 
 // cli runs koshin commands in process against one temporary workspace.
 type cli struct {
@@ -100,8 +109,13 @@ func TestCLIReleaseFlow(t *testing.T) {
 	}
 	image := c.write("rootfs.img", bytes.Repeat([]byte("image "), 10000))
 	c.ok("release", "add", image, "--name", "rootfs-1.img", "--hardware-id", "board-a", "--hardware-id", "board-b",
-		"--component", "rootfs", "--counter", "1", "--version", "1.0.0", "--security", "--advisory", "CVE-2026-0001",
-		"--support-end", "2031-12-31", "--sbom", c.write("sbom.json", []byte(`{"bomFormat":"CycloneDX"}`)))
+		"--component", "rootfs", "--counter", "1", "--version", "1.0.0", "--advisory-id", "CVE-2026-0001",
+		"--support-end", "2031-12-31", "--advisory", advisoryCSAF, "--sbom", advisorySBOM)
+	// Documents that do not validate are refused before anything is staged.
+	if _, errOut, code := c.exec("release", "add", image, "--name", "rootfs-x.img", "--hardware-id", "board-a", "--component", "rootfs",
+		"--counter", "2", "--version", "1.0.1", "--sbom", c.write("sbom.json", []byte(`{"bomFormat":"CycloneDX"}`))); code != 1 || !strings.Contains(errOut, "specVersion") {
+		t.Fatalf("invalid SBOM: exit %d %s", code, errOut)
+	}
 
 	unsigned := filepath.Join(c.dir, "targets-unsigned.json")
 	sig := filepath.Join(c.dir, "targets.sig")
@@ -122,8 +136,17 @@ func TestCLIReleaseFlow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if custom.ReleaseCounter != 1 || !custom.Security || custom.SBOMSHA256 == "" || custom.Channel != trust.ChannelRelease {
+	if custom.ReleaseCounter != 1 || !custom.Security || custom.SBOMSHA256 == "" || custom.Channel != trust.ChannelRelease ||
+		!slices.Equal(custom.Advisories, []string{"CVE-2026-0001", "KSA-2026-001", "CVE-2026-1234", "CVE-2026-1235"}) {
 		t.Fatalf("custom = %+v", custom)
+	}
+	// The documents are published next to the payloads, under their
+	// signed digests.
+	for digest, suffix := range map[string]string{custom.AdvisorySHA256: repo.DocumentAdvisory, custom.SBOMSHA256: repo.DocumentSBOM} {
+		b, err := os.ReadFile(filepath.Join(out, repo.DocumentPath(digest, suffix)))
+		if err != nil || advisory.VerifyDigest(b, digest) != nil {
+			t.Errorf("published %s: %v", suffix, err)
+		}
 	}
 	payload, err := os.ReadFile(filepath.Join(out, "targets", hex.EncodeToString(tf.Hashes["sha256"])+".rootfs-1.img"))
 	if err != nil {

@@ -23,6 +23,8 @@ import (
 //	N.targets.json        the current targets
 //	N.snapshot.json       the current snapshot
 //	targets/SHA256.NAME   every current target's payload
+//	targets/SHA256.cdx.json, targets/SHA256.csaf.json
+//	                      the SBOMs and advisories targets sign (document.go)
 //	timestamp.json        written last
 //
 // Files are only ever added, and timestamp.json (the one name a client
@@ -46,6 +48,9 @@ func (r *Repo) Publish(outDir string) error {
 		}
 	}
 	if err := r.publishPayloads(outDir, st.targets.Signed.Targets); err != nil {
+		return err
+	}
+	if err := r.publishDocuments(outDir, st.targets.Signed.Targets); err != nil {
 		return err
 	}
 	steps := []func() error{

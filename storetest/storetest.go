@@ -76,6 +76,7 @@ func Run(t *testing.T, b Backend) {
 		{"Audit", testAudit},
 		{"AuditTamper", testAuditTamper},
 		{"Scenario", testScenario},
+		{"Populate", func(t *testing.T, e *env) { Populate(t, e.s, e.clock) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

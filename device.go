@@ -229,6 +229,14 @@ type DeviceStore interface {
 	// FindDeviceReports pages through a device's report history.
 	FindDeviceReports(ctx context.Context, id string, p SeqPage) ([]*DeviceReport, error)
 
+	// FindFleetReports pages through every device's report history in
+	// sequence order: the feed from which telemetry anomaly detection
+	// learns which versions devices newly report (EN 303 645 5.10-1).
+	// Under concurrent writers a report can become visible after one with
+	// a higher sequence number, so a reader following the feed re-reads a
+	// little behind its cursor. Returns EINVALID for a bad page.
+	FindFleetReports(ctx context.Context, p SeqPage) ([]*DeviceReport, error)
+
 	// DecommissionDevice retires a device and cancels its active assignment
 	// in the same transaction. Decommissioning a decommissioned device
 	// changes nothing. Returns ENOTFOUND.

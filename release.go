@@ -36,7 +36,10 @@ type Release struct {
 	Advisories     []string `json:"advisories,omitempty"`
 	SupportEnd     string   `json:"support_end,omitempty"` // YYYY-MM-DD (EN 303 645 5.3-13)
 	SBOMSHA256     string   `json:"sbom_sha256,omitempty"`
-	Encrypted      bool     `json:"encrypted,omitempty"`
+	// AdvisorySHA256 is the digest of the release's CSAF advisory, which
+	// the image repository publishes next to the payload.
+	AdvisorySHA256 string `json:"advisory_sha256,omitempty"`
+	Encrypted      bool   `json:"encrypted,omitempty"`
 	// Revoked releases are never assigned again (CCDS UPC05).
 	Revoked    bool      `json:"revoked,omitempty"`
 	RevokedAt  time.Time `json:"revoked_at,omitzero"`
@@ -108,7 +111,12 @@ func (r *Release) validateInformational() error {
 		}
 	}
 	if r.SBOMSHA256 != "" {
-		return validateHex("SBOM digest", r.SBOMSHA256, 64)
+		if err := validateHex("SBOM digest", r.SBOMSHA256, 64); err != nil {
+			return err
+		}
+	}
+	if r.AdvisorySHA256 != "" {
+		return validateHex("Advisory digest", r.AdvisorySHA256, 64)
 	}
 	return nil
 }

@@ -171,7 +171,8 @@ func releaseOf(name string, tf *metadata.TargetFiles) (*koshin.Release, error) {
 	rel := &koshin.Release{
 		Name: name, Length: tf.Length, Hashes: hashes, HardwareIDs: c.HardwareIDs, Component: c.Component,
 		ReleaseCounter: c.ReleaseCounter, Version: c.Version, Channel: string(c.Channel), Security: c.Security,
-		Advisories: c.Advisories, SupportEnd: c.SupportEnd, SBOMSHA256: c.SBOMSHA256, Encrypted: c.Encryption != "",
+		Advisories: c.Advisories, SupportEnd: c.SupportEnd, SBOMSHA256: c.SBOMSHA256, AdvisorySHA256: c.AdvisorySHA256,
+		Encrypted: c.Encryption != "",
 	}
 	if err := rel.Validate(); err != nil {
 		return nil, koshin.Errorf(koshin.EINVALID, "Target %s: %s", clip(name, koshin.MaxNameLen), koshin.ErrorMessage(err))

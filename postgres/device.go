@@ -430,6 +430,22 @@ func (db *DB) FindDeviceReports(ctx context.Context, id string, p koshin.SeqPage
 	return collect(rows, scanReport)
 }
 
+// FindFleetReports implements koshin.DeviceStore.
+func (db *DB) FindFleetReports(ctx context.Context, p koshin.SeqPage) ([]*koshin.DeviceReport, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	limit, _ := koshin.Limit(p.Limit)
+	var q query
+	order := q.seqPage("seq", p.Cursor, p.Desc, limit)
+	rows, err := db.db.QueryContext(ctx, `SELECT seq, device_id, received_at, inventory FROM device_reports`+
+		q.clause()+order, q.args...)
+	if err != nil {
+		return nil, mapError(err)
+	}
+	return collect(rows, scanReport)
+}
+
 func scanReport(s scanner) (*koshin.DeviceReport, error) {
 	var r koshin.DeviceReport
 	var at sql.NullInt64

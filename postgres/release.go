@@ -9,7 +9,7 @@ import (
 )
 
 const releaseColumns = `name, length, hashes, hardware_ids, component, release_counter, version, channel,
-	security, advisories, support_end, sbom_sha256, encrypted, revoked, revoked_at, imported_at`
+	security, advisories, support_end, sbom_sha256, encrypted, revoked, revoked_at, imported_at, advisory_sha256`
 
 func scanRelease(s scanner) (*koshin.Release, error) {
 	var r koshin.Release
@@ -17,7 +17,7 @@ func scanRelease(s scanner) (*koshin.Release, error) {
 	var counter int64
 	var revoked, imported sql.NullInt64
 	if err := s.Scan(&r.Name, &r.Length, &hashes, &hw, &r.Component, &counter, &r.Version, &r.Channel,
-		&r.Security, &adv, &r.SupportEnd, &r.SBOMSHA256, &r.Encrypted, &r.Revoked, &revoked, &imported); err != nil {
+		&r.Security, &adv, &r.SupportEnd, &r.SBOMSHA256, &r.Encrypted, &r.Revoked, &revoked, &imported, &r.AdvisorySHA256); err != nil {
 		return nil, err
 	}
 	r.ReleaseCounter, r.RevokedAt, r.ImportedAt = uint64(counter), timeOf(revoked), timeOf(imported)
@@ -53,9 +53,9 @@ func (db *DB) CreateRelease(ctx context.Context, r *koshin.Release) error {
 			return koshin.Errorf(koshin.ECONFLICT, "Release %s exists already.", r.Name)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO releases (`+releaseColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
 			r.Name, r.Length, cols[0], cols[1], r.Component, int64(r.ReleaseCounter), r.Version, r.Channel,
-			r.Security, cols[2], r.SupportEnd, r.SBOMSHA256, r.Encrypted, false, nil, r.ImportedAt.UnixMicro()); err != nil {
+			r.Security, cols[2], r.SupportEnd, r.SBOMSHA256, r.Encrypted, false, nil, r.ImportedAt.UnixMicro(), r.AdvisorySHA256); err != nil {
 			return err
 		}
 		for _, hw := range r.HardwareIDs {

@@ -229,6 +229,35 @@ func testDeviceReports(t *testing.T, e *env) {
 	wantCode(t, err, koshin.EINVALID)
 	_, err = e.s.RecordDeviceReport(e.ctx, NewDevice(t, "x", "y").ID, d.Inventory, now)
 	wantCode(t, err, koshin.ENOTFOUND)
+	testFleetReports(t, e, history)
+}
+
+// testFleetReports: the fleet-wide feed interleaves every device's
+// reports in sequence order and pages both ways.
+func testFleetReports(t *testing.T, e *env, first []*koshin.DeviceReport) {
+	d2 := e.createDevice(t, "SN-2", "board-b")
+	inv := d2.Inventory
+	inv.Components = []koshin.Component{{Name: "rootfs", Version: "9.9", ReleaseCounter: 99}}
+	_, err := e.s.RecordDeviceReport(e.ctx, d2.ID, inv, e.clock.Now())
+	must(t, err)
+	all, err := e.s.FindFleetReports(e.ctx, koshin.SeqPage{})
+	must(t, err)
+	if len(all) != len(first)+1 || all[0].Seq != first[0].Seq || all[len(all)-1].DeviceID != d2.ID ||
+		all[len(all)-1].Inventory.Components[0].Version != "9.9" {
+		t.Fatalf("fleet reports = %+v", all)
+	}
+	after, err := e.s.FindFleetReports(e.ctx, koshin.SeqPage{Cursor: first[0].Seq, Limit: 1})
+	must(t, err)
+	if len(after) != 1 || after[0].Seq != all[1].Seq {
+		t.Fatalf("page after %d = %+v", first[0].Seq, after)
+	}
+	newest, err := e.s.FindFleetReports(e.ctx, koshin.SeqPage{Desc: true, Limit: 1})
+	must(t, err)
+	if len(newest) != 1 || newest[0].DeviceID != d2.ID {
+		t.Fatalf("newest = %+v", newest)
+	}
+	_, err = e.s.FindFleetReports(e.ctx, koshin.SeqPage{Cursor: -1})
+	wantCode(t, err, koshin.EINVALID)
 }
 
 // testDecommission: a decommissioned device is refused, loses its active

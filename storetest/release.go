@@ -12,7 +12,7 @@ import (
 // testReleases: import, lookup, filters, pagination, duplicates.
 func testReleases(t *testing.T, e *env) {
 	r := NewRelease("board-a/rootfs-1.2.img", 5, "board-a", "board-a2")
-	r.Security, r.SBOMSHA256, r.Encrypted = true, strings.Repeat("ab", 32), true
+	r.Security, r.SBOMSHA256, r.AdvisorySHA256, r.Encrypted = true, strings.Repeat("ab", 32), strings.Repeat("cd", 32), true
 	must(t, e.s.CreateRelease(e.ctx, r))
 	equalTime(t, "imported at", r.ImportedAt, e.clock.Now())
 	got, err := e.s.FindReleaseByName(e.ctx, r.Name)

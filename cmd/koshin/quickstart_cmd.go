@@ -180,6 +180,7 @@ func (q *quickstart) setUp(ctx context.Context) error {
 	l := q.lab
 	q.say("  ✓ server running: device API %s, management API %s", l.srv.DeviceURL(), l.srv.ManagementURL())
 	q.say("    server CA SHA-256 %s", l.srv.PKI.ServerCAFingerprint())
+	q.say("    web UI %s", l.srv.UIURL())
 	q.say("  ✓ administrator %q created with a random password (no default account exists):", l.admin)
 	q.say("      %s", l.password)
 	q.say("  ✓ release-channel repository keys created; releases 1.0 and 1.1 (%d KiB each) signed, published, imported", o.imageSize>>10)
@@ -327,8 +328,9 @@ func (q *quickstart) hold(ctx context.Context) {
 	if err != nil {
 		q.say("could not write the API token and passphrase files: %v", err)
 	}
-	q.say("\nThe server keeps running; the simulated devices have stopped. Management API: %s", l.srv.ManagementURL())
-	q.say("(log in as %s with the password above). With the CLI:", l.admin)
+	q.say("\nThe server keeps running; the simulated devices have stopped.")
+	q.say("Web UI: %s (sign in as %s with the password above; the browser must trust %s).", l.srv.UIURL(), l.admin, ca)
+	q.say("Management API: %s. With the CLI:", l.srv.ManagementURL())
 	q.say("  koshin rollout list --server %s --ca %s --token-file %s", l.srv.ManagementURL(), ca, tokenFile)
 	q.say("  koshin device list  --server %s --ca %s --token-file %s", l.srv.ManagementURL(), ca, tokenFile)
 	q.say("The director key passphrase is in %s. Press Ctrl-C to stop the server.", pass)

@@ -49,6 +49,8 @@ type benchFlags struct {
 	dataDir  string
 	profile  string
 	keyType  string
+	store    string // sqlite or postgres (bench_replicas.go)
+	replicas int
 }
 
 func (m *Main) benchCheckInCmd() *cobra.Command {
@@ -61,6 +63,11 @@ directory, TLS, the production handlers), enroll N devices through the
 device API, then let every device check in back to back over its own
 kept-alive mutual-TLS connection for the duration, and report check-ins per
 second with p50/p90/p99 latency.
+
+With --store postgres the server uses a throw-away database created on the
+PostgreSQL server that KOSHIN_POSTGRES__DSN names (and dropped afterwards),
+and --replicas N starts N servers on it, as replicas behind a load
+balancer are; device i talks to replica i mod N (docs/scale-out.md).
 
 The load generator runs in the same process and on the same cores as the
 server, so the figure is conservative. Reports are signed before the
@@ -77,6 +84,8 @@ checking in back to back is exactly what it exists to stop.`,
 	c.Flags().StringVar(&f.dataDir, "data-dir", "", "keep the server's data in `DIR` (default: a temporary directory)")
 	c.Flags().StringVar(&f.profile, "cpuprofile", "", "write a CPU profile of the measurement to `FILE`")
 	c.Flags().StringVar(&f.keyType, "key", "p256", "device key type: p256 (ECDSA, TPM-friendly) or ed25519")
+	c.Flags().StringVar(&f.store, "store", storeSQLite, "server store: sqlite or postgres (a temporary database on the server KOSHIN_POSTGRES__DSN names)")
+	c.Flags().IntVar(&f.replicas, "replicas", 1, "server replicas sharing the store (postgres only)")
 	return c
 }
 
@@ -87,13 +96,16 @@ func (m *Main) benchCheckIn(ctx context.Context, f benchFlags) error {
 	if f.keyType != "p256" && f.keyType != "ed25519" {
 		return usagef("--key must be p256 or ed25519")
 	}
-	srv, cleanup, err := m.benchServer(ctx, f)
+	srvs, cleanup, err := m.benchServers(ctx, f)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
-	fmt.Fprintf(m.Stdout, "server on %s; enrolling %d devices\n", srv.DeviceURL(), f.devices)
-	devs, err := benchEnroll(ctx, srv, f)
+	for _, srv := range srvs {
+		fmt.Fprintf(m.Stdout, "server on %s (%s store)\n", srv.DeviceURL(), srv.Config.Store)
+	}
+	fmt.Fprintf(m.Stdout, "enrolling %d devices\n", f.devices)
+	devs, err := benchEnroll(ctx, srvs, f)
 	if err != nil {
 		return err
 	}
@@ -109,7 +121,7 @@ func (m *Main) benchCheckIn(ctx context.Context, f benchFlags) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	res := benchRun(ctx, devs, srv.DeviceURL()+deviceapi.PathCheckIn, f.duration)
+	res := benchRun(ctx, devs, f.duration)
 	res.print(m.Stdout, f)
 	return nil
 }
@@ -130,12 +142,7 @@ func (m *Main) benchServer(ctx context.Context, f benchFlags) (*ServerMain, func
 	bm := *m
 	bm.Stdout = io.Discard
 	bm.Passphrase = func(string) ([]byte, error) { return bytes.Clone(pass), nil }
-	cfg := defaultServerConfig()
-	cfg.DataDir, cfg.DeviceListen, cfg.ManagementListen = dir, "127.0.0.1:0", "127.0.0.1:0"
-	cfg.Limits.DeviceRate, cfg.Limits.DeviceBurst = 1e9, 1e6
-	cfg.Limits.AddrRate, cfg.Limits.AddrBurst = 1e9, 1e6
-	cfg.Limits.EnrollRate, cfg.Limits.EnrollBurst = 1e9, 1e6
-	cfg.Limits.MaxInFlight = max(cfg.Limits.MaxInFlight, 2*f.devices)
+	cfg := benchConfig(dir, f)
 	if err := bm.initServer(ctx, cfg, trust.ChannelRelease, ""); err != nil {
 		return nil, nil, err
 	}
@@ -151,6 +158,18 @@ func (m *Main) benchServer(ctx context.Context, f benchFlags) (*ServerMain, func
 	}, nil
 }
 
+// benchConfig is a server on 127.0.0.1 with limits out of the way: the
+// load generator's devices check in back to back from one address.
+func benchConfig(dir string, f benchFlags) ServerConfig {
+	cfg := defaultServerConfig()
+	cfg.DataDir, cfg.DeviceListen, cfg.ManagementListen = dir, "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Limits.DeviceRate, cfg.Limits.DeviceBurst = 1e9, 1e6
+	cfg.Limits.AddrRate, cfg.Limits.AddrBurst = 1e9, 1e6
+	cfg.Limits.EnrollRate, cfg.Limits.EnrollBurst = 1e9, 1e6
+	cfg.Limits.MaxInFlight = max(cfg.Limits.MaxInFlight, 2*f.devices)
+	return cfg
+}
+
 func randomKey(n int) []byte {
 	b := make([]byte, n)
 	rand.Read(b)
@@ -160,12 +179,15 @@ func randomKey(n int) []byte {
 // benchDevice is one simulated device: its connection and signed bodies.
 type benchDevice struct {
 	client *http.Client
+	url    string // check-in URL of the device's replica
 	bodies [][]byte
 }
 
 // benchEnroll pre-authorises the devices (through the store, as an upload
-// would), enrolls each over the device API and pre-signs its reports.
-func benchEnroll(ctx context.Context, srv *ServerMain, f benchFlags) ([]*benchDevice, error) {
+// would), enrolls each over the device API of its replica (device i on
+// replica i mod len(srvs)) and pre-signs its reports.
+func benchEnroll(ctx context.Context, srvs []*ServerMain, f benchFlags) ([]*benchDevice, error) {
+	srv := srvs[0]
 	keys := make([]crypto.Signer, f.devices)
 	var pre []*koshin.PreAuthorization
 	for i := range keys {
@@ -187,7 +209,7 @@ func benchEnroll(ctx context.Context, srv *ServerMain, f benchFlags) ([]*benchDe
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			d, err := benchDeviceFor(ctx, srv, keys[i], pre[i].Serial, f.reports)
+			d, err := benchDeviceFor(ctx, srvs[i%len(srvs)], keys[i], pre[i].Serial, f.reports)
 			devs[i] = d
 			errs <- err
 		}()
@@ -229,7 +251,7 @@ func benchDeviceFor(ctx context.Context, srv *ServerMain, key crypto.Signer, ser
 	// One HTTP/1.1 connection per device, kept alive, as a device holds it.
 	tr := &http.Transport{TLSClientConfig: mtls, MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1,
 		TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{}}
-	d := &benchDevice{client: &http.Client{Transport: tr, Timeout: time.Minute}}
+	d := &benchDevice{client: &http.Client{Transport: tr, Timeout: time.Minute}, url: srv.DeviceURL() + deviceapi.PathCheckIn}
 	for range reports {
 		rep := deviceapi.Report{DeviceID: resp.DeviceID, Nonce: base64.RawURLEncoding.EncodeToString(randomKey(18)), Time: time.Now().UTC(),
 			HardwareID: "board-a", Components: []deviceapi.Component{{Name: "rootfs", Version: "1.0", ReleaseCounter: 1}},
@@ -256,14 +278,14 @@ type benchResult struct {
 // benchRun lets every device check in back to back until the deadline,
 // after one check-in each to open the kept-alive connections: the
 // measurement is of check-ins, not of TLS handshakes.
-func benchRun(ctx context.Context, devs []*benchDevice, url string, d time.Duration) *benchResult {
+func benchRun(ctx context.Context, devs []*benchDevice, d time.Duration) *benchResult {
 	warm, stop := context.WithCancel(ctx)
 	var once sync.WaitGroup
 	for _, dev := range devs {
 		once.Add(1)
 		go func() {
 			defer once.Done()
-			dev.checkIn(warm, url, dev.bodies[0])
+			dev.checkIn(warm, dev.url, dev.bodies[0])
 		}()
 	}
 	once.Wait()
@@ -279,7 +301,7 @@ func benchRun(ctx context.Context, devs []*benchDevice, url string, d time.Durat
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			lat, fails := dev.loop(ctx, url, &started)
+			lat, fails := dev.loop(ctx, dev.url, &started)
 			mu.Lock()
 			res.latencies = append(res.latencies, lat...)
 			for k, v := range fails {
@@ -344,6 +366,9 @@ func (r *benchResult) print(w io.Writer, f benchFlags) {
 		return r.latencies[min(len(r.latencies)-1, int(p*float64(len(r.latencies))))]
 	}
 	n := len(r.latencies)
+	if f.replicas > 1 || f.store == storePostgres {
+		fmt.Fprintf(w, "store %s, %d replica(s)\n", f.store, max(f.replicas, 1))
+	}
 	fmt.Fprintf(w, "devices %d (%s keys), duration %s: %d check-ins, %.0f check-ins/s\n", f.devices, f.keyType, r.elapsed.Round(time.Millisecond), n, float64(n)/r.elapsed.Seconds())
 	fmt.Fprintf(w, "latency p50 %s  p90 %s  p99 %s  max %s\n", pct(0.50).Round(time.Microsecond), pct(0.90).Round(time.Microsecond),
 		pct(0.99).Round(time.Microsecond), pct(1).Round(time.Microsecond))

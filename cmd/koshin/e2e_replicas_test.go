@@ -197,7 +197,7 @@ func newReplicaFixture(t *testing.T, bin, dsn string, bucket *testS3) *replicaFi
 	// directory, as docs/scale-out.md says.
 	f.run(nil, "server", "init", "--config", f.config("a"))
 	for _, sub := range []string{"pki", "director"} {
-		copyTree(t, filepath.Join(e.dir, "a", sub), filepath.Join(e.dir, "b", sub))
+		mustDo(t, copyDir(filepath.Join(e.dir, "a", sub), filepath.Join(e.dir, "b", sub)))
 	}
 	ca, err := os.ReadFile(filepath.Join(e.dir, "a", "pki", "server-ca.crt"))
 	mustDo(t, err)

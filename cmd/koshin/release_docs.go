@@ -30,7 +30,9 @@ func readReleaseDocuments(f releaseFlags, c *trust.TargetCustom) (releaseDocumen
 			return nil, fmt.Errorf("%s: %w", f.advisory, err)
 		}
 		c.AdvisorySHA256, c.Security = advisory.Digest(b), true
-		c.Advisories = mergeIDs(c.Advisories, append([]string{csaf.Document.Tracking.ID}, csaf.CVEs()...))
+		// The tracking ID comes first: reports name a release's advisory
+		// by its first ID.
+		c.Advisories = mergeIDs(append([]string{csaf.Document.Tracking.ID}, csaf.CVEs()...), c.Advisories)
 		if len(c.Advisories) > trust.MaxAdvisories {
 			return nil, fmt.Errorf("%s: the release would carry %d advisory IDs, at most %d are signed", f.advisory, len(c.Advisories), trust.MaxAdvisories)
 		}

@@ -137,7 +137,7 @@ func TestCLIReleaseFlow(t *testing.T) {
 		t.Fatal(err)
 	}
 	if custom.ReleaseCounter != 1 || !custom.Security || custom.SBOMSHA256 == "" || custom.Channel != trust.ChannelRelease ||
-		!slices.Equal(custom.Advisories, []string{"CVE-2026-0001", "KSA-2026-001", "CVE-2026-1234", "CVE-2026-1235"}) {
+		!slices.Equal(custom.Advisories, []string{"KSA-2026-001", "CVE-2026-1234", "CVE-2026-1235", "CVE-2026-0001"}) {
 		t.Fatalf("custom = %+v", custom)
 	}
 	// The documents are published next to the payloads, under their

@@ -121,7 +121,10 @@ func (m *Main) benchCheckIn(ctx context.Context, f benchFlags) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	pg := newPGCPUMeter(srvs)
+	pg.Start(ctx)
 	res := benchRun(ctx, devs, f.duration)
+	res.dbCPU, res.dbMeasured = pg.Stop(ctx)
 	res.print(m.Stdout, f)
 	return nil
 }
@@ -269,10 +272,14 @@ func benchDeviceFor(ctx context.Context, srv *ServerMain, key crypto.Signer, ser
 
 // benchResult collects latencies and failures.
 type benchResult struct {
-	elapsed   time.Duration
-	cpu       time.Duration // process CPU time during the run
-	latencies []time.Duration
-	failures  map[string]int
+	elapsed time.Duration
+	cpu     time.Duration // process CPU time during the run
+	// dbCPU is the PostgreSQL backends' CPU time during the run, when
+	// dbMeasured (same host only; bench_replicas.go).
+	dbCPU      time.Duration
+	dbMeasured bool
+	latencies  []time.Duration
+	failures   map[string]int
 }
 
 // benchRun lets every device check in back to back until the deadline,
@@ -377,6 +384,13 @@ func (r *benchResult) print(w io.Writer, f benchFlags) {
 		perCPU := float64(n) / r.cpu.Seconds()
 		fmt.Fprintf(w, "process CPU %s (%.0f%% of %.0f cores); %.0f check-ins per CPU-second, i.e. %.0f/s if server and load generator had all %.0f cores\n",
 			r.cpu.Round(time.Millisecond), 100*r.cpu.Seconds()/r.elapsed.Seconds()/cores, cores, perCPU, perCPU*cores, cores)
+	}
+	if r.dbMeasured && r.cpu > 0 {
+		cores := float64(runtime.GOMAXPROCS(0))
+		all := r.cpu + r.dbCPU
+		perCPU := float64(n) / all.Seconds()
+		fmt.Fprintf(w, "PostgreSQL backends CPU %s; with them %.0f check-ins per CPU-second, i.e. %.0f/s if server, load generator and database had all %.0f cores\n",
+			r.dbCPU.Round(time.Millisecond), perCPU, perCPU*cores, cores)
 	}
 	for k, v := range r.failures {
 		fmt.Fprintf(w, "failed: %d × %s\n", v, k)

@@ -152,3 +152,97 @@ func copyDir(src, dst string) error {
 		return os.WriteFile(target, data, info.Mode().Perm())
 	})
 }
+
+// pgCPUMeter measures the CPU time of the PostgreSQL backends serving the
+// benchmark's database, when PostgreSQL runs on this host (it reads
+// /proc/PID/stat of the backends pg_stat_activity lists): a check-in's
+// cost on PostgreSQL includes the database's work, which the process's own
+// CPU time does not show.
+type pgCPUMeter struct {
+	db    *sql.DB
+	start map[int]time.Duration
+}
+
+// newPGCPUMeter returns nil when the servers do not use PostgreSQL.
+func newPGCPUMeter(srvs []*ServerMain) *pgCPUMeter {
+	if len(srvs) == 0 || srvs[0].Config.Store != storePostgres {
+		return nil
+	}
+	db, err := sql.Open("pgx", srvs[0].Config.Postgres.DSN)
+	if err != nil {
+		return nil
+	}
+	db.SetMaxOpenConns(1)
+	return &pgCPUMeter{db: db}
+}
+
+func (p *pgCPUMeter) sample(ctx context.Context) (map[int]time.Duration, bool) {
+	rows, err := p.db.QueryContext(ctx, `SELECT pid FROM pg_stat_activity WHERE datname = current_database()`)
+	if err != nil {
+		return nil, false
+	}
+	defer rows.Close()
+	out := map[int]time.Duration{}
+	for rows.Next() {
+		var pid int
+		if rows.Scan(&pid) != nil {
+			return nil, false
+		}
+		if cpu, ok := procCPU(pid); ok {
+			out[pid] = cpu
+		}
+	}
+	return out, rows.Err() == nil && len(out) > 0
+}
+
+// Start records the backends' CPU time so far.
+func (p *pgCPUMeter) Start(ctx context.Context) {
+	if p != nil {
+		p.start, _ = p.sample(ctx)
+	}
+}
+
+// Stop returns the backends' CPU time since Start (backends that started
+// meanwhile count from zero) and closes the meter; ok is false when it
+// cannot be measured (PostgreSQL on another host).
+func (p *pgCPUMeter) Stop(ctx context.Context) (time.Duration, bool) {
+	if p == nil {
+		return 0, false
+	}
+	defer p.db.Close()
+	end, ok := p.sample(ctx)
+	if !ok || p.start == nil {
+		return 0, false
+	}
+	var d time.Duration
+	for pid, cpu := range end {
+		d += cpu - p.start[pid]
+	}
+	return d, true
+}
+
+// procCPU reads a process's user and system time from /proc/PID/stat
+// (fields 14 and 15, in clock ticks of 1/100 s on Linux).
+func procCPU(pid int) (time.Duration, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, false
+	}
+	// The command name (field 2) is in parentheses and may hold spaces.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(string(b[i+1:])) // f[0] is field 3
+	if len(f) < 13 {
+		return 0, false
+	}
+	var ut, st int64
+	if _, err := fmt.Sscan(f[11], &ut); err != nil {
+		return 0, false
+	}
+	if _, err := fmt.Sscan(f[12], &st); err != nil {
+		return 0, false
+	}
+	return time.Duration(ut+st) * 10 * time.Millisecond, true
+}

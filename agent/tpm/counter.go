@@ -120,7 +120,10 @@ func (c *Counter) Advance(component string, n uint64) error {
 		if n == 0 {
 			return nil
 		}
-		if s, err = c.provision(component); err != nil {
+		// A component's first value is set directly: from 0 to n is an
+		// advance like any other, and it lets a device take up its TPM
+		// counter at whatever release it runs.
+		if s, err = c.provision(component, n); err != nil {
 			return err
 		}
 	}
@@ -146,12 +149,13 @@ func (c *Counter) Advance(component string, n uint64) error {
 	return nil
 }
 
-// slot is one component's pair of indices, checked.
+// slot is one component's pair of indices, checked, and its record: the
+// hardware counter read base when the component's value was start.
 type slot struct {
-	i       int
-	record  index
-	counter index
-	base    uint64
+	i           int
+	record      index
+	counter     index
+	base, start uint64
 }
 
 func (s *slot) value(c *Counter) (uint64, error) {
@@ -159,10 +163,10 @@ func (s *slot) value(c *Counter) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if raw < s.base {
-		return 0, fmt.Errorf("%w: NV counter %#x reads %d, below its base %d", agent.ErrCorruptCounter, uint32(s.counter.handle), raw, s.base)
+	if raw < s.base || raw-s.base > trust.MaxReleaseCounter-s.start {
+		return 0, fmt.Errorf("%w: NV counter %#x reads %d, outside its record (base %d, start %d)", agent.ErrCorruptCounter, uint32(s.counter.handle), raw, s.base, s.start)
 	}
-	return raw - s.base, nil
+	return s.start + raw - s.base, nil
 }
 
 func (c *Counter) handles(i int) (record, counter tpm2.TPMHandle) {
@@ -240,7 +244,7 @@ func (c *Counter) load(i int, component string) (*slot, slotState, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	base, sum, ok := parseRecord(b)
+	base, start, sum, ok := parseRecord(b)
 	if !ok {
 		return nil, 0, fmt.Errorf("%w: NV record %#x is not koshin's", agent.ErrCorruptCounter, uint32(rh))
 	}
@@ -259,17 +263,18 @@ func (c *Counter) load(i int, component string) (*slot, slotState, error) {
 			return nil, 0, err
 		}
 	}
-	s.base = base
+	s.base, s.start = base, start
 	return s, slotMatch, nil
 }
 
-// provision takes the first free or unfinished slot for component: define
-// the record, define the counter, increment it once (it starts wherever the
-// TPM says), write the value it reached into the record, lock the record.
-// Each step is checked on the next load, so a power cut anywhere resumes;
-// no Advance happens on a slot before its record is written, so an
-// unfinished slot holds no committed counter and any component may take it.
-func (c *Counter) provision(component string) (*slot, error) {
+// provision takes the first free or unfinished slot for component, whose
+// value starts at start: define the record, define the counter, increment
+// it once (it starts wherever the TPM says), write the value it reached and
+// start into the record, lock the record. Each step is checked on the next
+// load, so a power cut anywhere resumes; no Advance happens on a slot before
+// its record is written, so an unfinished slot holds no committed counter
+// and any component may take it, at any start.
+func (c *Counter) provision(component string, start uint64) (*slot, error) {
 	for i := range c.opts.Slots {
 		s, st, err := c.load(i, component)
 		if err != nil {
@@ -307,7 +312,7 @@ func (c *Counter) provision(component string) (*slot, error) {
 		if s.record, err = c.readPublic(rh); err != nil {
 			return nil, err
 		}
-		if err := c.write(s.record, record(base, component)); err != nil {
+		if err := c.write(s.record, record(base, start, component)); err != nil {
 			return nil, err
 		}
 		s, st, err = c.load(i, component) // locks the record and checks it all
@@ -323,24 +328,29 @@ func (c *Counter) provision(component string) (*slot, error) {
 	return nil, fmt.Errorf("tpm: all %d NV counter slots from %#x are taken", c.opts.Slots, uint32(c.opts.Base))
 }
 
-const recordSize = 48
+const recordSize = 56
 
 var recordMagic = []byte("koshinC1")
 
-func record(base uint64, component string) []byte {
+func record(base, start uint64, component string) []byte {
 	b := make([]byte, 0, recordSize)
 	b = append(b, recordMagic...)
 	b = binary.BigEndian.AppendUint64(b, base)
+	b = binary.BigEndian.AppendUint64(b, start)
 	sum := sha256.Sum256([]byte(component))
 	return append(b, sum[:]...)
 }
 
-func parseRecord(b []byte) (base uint64, sum [32]byte, ok bool) {
+func parseRecord(b []byte) (base, start uint64, sum [32]byte, ok bool) {
 	if len(b) != recordSize || !bytes.Equal(b[:8], recordMagic) {
-		return 0, sum, false
+		return 0, 0, sum, false
 	}
-	copy(sum[:], b[16:])
-	return binary.BigEndian.Uint64(b[8:16]), sum, true
+	start = binary.BigEndian.Uint64(b[16:24])
+	if start > trust.MaxReleaseCounter {
+		return 0, 0, sum, false
+	}
+	copy(sum[:], b[24:])
+	return binary.BigEndian.Uint64(b[8:16]), start, sum, true
 }
 
 // recordTemplate: an ordinary index written in one piece, then locked until

@@ -58,6 +58,10 @@ func TestCounter(t *testing.T) {
 		t.Fatalf("jump of 17 steps with MaxIncrements 16: %v, want ErrJump", err)
 	}
 	mustAdvance(t, c, "rootfs", 21)
+	// A component's first value is set directly, however high: only later
+	// steps are increments.
+	mustAdvance(t, c, "big", 1<<40)
+	mustAdvance(t, c, "big", 1<<40+3)
 	// Every command went through the retry loop: every other one was
 	// answered TPM_RC_RETRY by the wrapper.
 	if c.Retries() == 0 || c.Retries() != uint64(conn.injected) {
@@ -67,7 +71,7 @@ func TestCounter(t *testing.T) {
 
 	check := func(c *tpm.Counter) {
 		t.Helper()
-		for comp, want := range map[string]uint64{"rootfs": 21, "app": 2, "bootloader": 0} {
+		for comp, want := range map[string]uint64{"rootfs": 21, "app": 2, "big": 1<<40 + 3, "bootloader": 0} {
 			if got := mustGet(t, c, comp); got != want {
 				t.Fatalf("%s: %d, want %d", comp, got, want)
 			}
@@ -128,40 +132,54 @@ func (c *cut) Send(cmd []byte) ([]byte, error) {
 	return nil, errCut
 }
 
-// A power cut before or after any command of provisioning or of an
-// Advance leaves a slot that the next start finishes: the counter never
-// reads above what was asked nor below what was reached, and a repeated
-// Advance lands exactly on the target.
+// A power cut before or after any command of provisioning (first Advance,
+// to 2) or of a later Advance (to 7: five increments) leaves a slot that the
+// next start finishes: the counter never reads above what was asked, never
+// below a value an Advance returned from, and repeating the Advances lands
+// exactly on the target, as the engine's resumed commit does.
 func TestPowerCutAnywhere(t *testing.T) {
 	needSwtpm(t)
 	sw := startSwtpm(t)
 	conn := sw.open()
-	// A dry run counts the commands of provisioning plus five increments.
+	advance := func(c *tpm.Counter) (reached uint64, err error) {
+		for _, n := range []uint64{2, 7} {
+			if err := c.Advance("rootfs", n); err != nil {
+				return reached, err
+			}
+			reached = n
+		}
+		return reached, nil
+	}
+	// A dry run counts the commands.
 	dry := &cut{TPM: conn, limit: 1 << 30}
-	mustAdvance(t, newCounter(t, dry, tpm.Options{Base: base(0)}), "rootfs", 5)
+	if _, err := advance(newCounter(t, dry, tpm.Options{Base: base(0)})); err != nil {
+		t.Fatal(err)
+	}
 	total := dry.n
-	t.Logf("provisioning and 5 increments: %d commands; cutting before and after each", total)
+	t.Logf("provisioning at 2, then 5 increments: %d commands; cutting before and after each", total)
 	run := 0
 	for limit := 0; limit < total; limit++ {
 		for _, afterSend := range []bool{false, true} {
 			run++
 			o := tpm.Options{Base: base(run)}
-			c := newCounter(t, &cut{TPM: conn, limit: limit, afterSend: afterSend}, o)
-			if err := c.Advance("rootfs", 5); !errors.Is(err, errCut) {
+			reached, err := advance(newCounter(t, &cut{TPM: conn, limit: limit, afterSend: afterSend}, o))
+			if !errors.Is(err, errCut) {
 				t.Fatalf("cut after %d commands: %v, want the cut", limit, err)
 			}
 			// Power back: a new agent process.
-			c = newCounter(t, conn, o)
-			if n := mustGet(t, c, "rootfs"); n > 5 {
-				t.Fatalf("cut after %d commands (after send %v): counter %d above 5", limit, afterSend, n)
+			c := newCounter(t, conn, o)
+			if n := mustGet(t, c, "rootfs"); n > 7 || n < reached {
+				t.Fatalf("cut after %d commands (after send %v): counter %d, want within [%d, 7]", limit, afterSend, n, reached)
 			}
-			mustAdvance(t, c, "rootfs", 5)
-			if n := mustGet(t, c, "rootfs"); n != 5 {
-				t.Fatalf("cut after %d commands (after send %v): counter %d after resuming, want 5", limit, afterSend, n)
+			if _, err := advance(c); err != nil {
+				t.Fatalf("cut after %d commands (after send %v): resuming: %v", limit, afterSend, err)
+			}
+			if n := mustGet(t, c, "rootfs"); n != 7 {
+				t.Fatalf("cut after %d commands (after send %v): counter %d after resuming, want 7", limit, afterSend, n)
 			}
 		}
 	}
-	t.Logf("%d power cuts, all resumed to 5", run)
+	t.Logf("%d power cuts, all resumed to 7", run)
 }
 
 // base gives each scenario its own NV range on one TPM.

@@ -13,24 +13,26 @@
 // documented range of the owner hierarchy (TCG: 0x01800000–0x01BFFFFF),
 // by default 32 indices from DefaultBase = 0x01804B00 for 16 slots:
 //
-//	DefaultBase + 2i     record: ordinary index, 48 bytes, written once and
+//	DefaultBase + 2i     record: ordinary index, 56 bytes, written once and
 //	                     then write-locked for good (TPMA_NV_WRITEDEFINE):
-//	                     "koshinC1" | base (uint64) | SHA-256(component)
+//	                     "koshinC1" | base | start (uint64s) | SHA-256(component)
 //	DefaultBase + 2i + 1 counter: TPM_NT_COUNTER, 8 bytes
 //
 // A counter's first increment starts at an arbitrary value (the highest any
-// deleted counter ever reached, plus one), so the value koshin reads is the
-// counter minus the base its record captured at that first increment. Slots
-// are taken in order, the first time a component's counter advances; a
-// component with no slot reads as 0.
+// deleted counter ever reached, plus one). The record captures that value
+// (base) together with the component's value at that moment (start), and
+// the value koshin reads is start + counter − base. Slots are taken in
+// order, the first time a component's counter advances; a component with no
+// slot reads as 0, and its first Advance(n) sets start = n directly.
 //
-// Advance increments the hardware counter one step at a time up to the
-// requested value — a TPM offers no other way up — and refuses jumps of more
-// than MaxIncrements steps before touching anything, since every step is an
-// NV write that wears the TPM. Release counters should therefore grow by
-// small steps (1 per release is ideal). A power cut part-way leaves a value
-// between the old and the new; the engine's commit repeats Advance on the
-// next start, which finishes the climb.
+// After that, Advance increments the hardware counter one step at a time up
+// to the requested value — a TPM offers no other way up — and refuses jumps
+// of more than MaxIncrements steps before touching anything, since every
+// step is an NV write that wears the TPM. With a TPM counter, release
+// counters should therefore grow by small steps (1 per release is ideal, not
+// dates). A power cut part-way leaves a value between the old and the new;
+// the engine's commit repeats Advance on the next start, which finishes the
+// climb.
 //
 // # Authorisation
 //

@@ -8,6 +8,8 @@ import (
 	"io"
 	"regexp"
 	"time"
+
+	"github.com/koshin-ota/koshin"
 )
 
 // MaxFleetSize bounds a fleet-facts JSON document.
@@ -174,8 +176,8 @@ func (f *FleetFacts) validateLatency(ps *problems) {
 	}
 	for i, a := range f.PatchLatency {
 		path := fmt.Sprintf("patch_latency[%d]", i)
-		if !advisoryID.MatchString(a.Advisory) || !advisoryID.MatchString(a.Release) {
-			ps.add(path, "advisory and release must be IDs of 1-128 letters, digits and ._:-")
+		if !advisoryID.MatchString(a.Advisory) || koshin.ValidateReleaseName(a.Release) != nil {
+			ps.add(path, "advisory must be an ID of 1-128 letters, digits and ._:-, release a release name")
 		}
 		if a.ReleasedAt.IsZero() || a.ReleasedAt.After(f.ObservedAt) || a.AffectedDevices < 0 {
 			ps.add(path, "released_at must be set and not after observed_at; affected_devices not negative")

@@ -54,6 +54,9 @@ type Disclosure struct {
 	AcknowledgeDays  int    `yaml:"acknowledge_days"`
 	StatusUpdateDays int    `yaml:"status_update_days"`
 	RemediationDays  int    `yaml:"remediation_target_days"`
+	// PreferredLanguages are language tags (RFC 5646) in which reports
+	// are welcome, most preferred first; security.txt lists them.
+	PreferredLanguages []string `yaml:"preferred_languages"`
 }
 
 // Device holds hardware and interface facts.

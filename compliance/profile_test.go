@@ -109,6 +109,7 @@ func TestProfileValidate(t *testing.T) {
 		{"bad contact", func(p *compliance.Profile) { p.Disclosure.Contact = "Security Team <sec@example.com>" }, "neither an https URL nor an e-mail"},
 		{"zero acknowledge days", func(p *compliance.Profile) { p.Disclosure.AcknowledgeDays = 0 }, "acknowledge_days: must be 1 to 365"},
 		{"huge remediation", func(p *compliance.Profile) { p.Disclosure.RemediationDays = 5000 }, "remediation_target_days"},
+		{"language", func(p *compliance.Profile) { p.Disclosure.PreferredLanguages = []string{"en", "English"} }, `"English" is not a language tag`},
 		{"missing fact", func(p *compliance.Profile) { p.Data.Telemetry = nil }, "data.telemetry: required (true or false)"},
 		{"debug port state", func(p *compliance.Profile) { p.Device.DebugPort.DisabledInSoftware = nil }, "disabled_in_software: required"},
 		{"duplicate sensor", func(p *compliance.Profile) { p.Device.ExternalSensors = []string{"a", "a"} }, "duplicate \"a\""},

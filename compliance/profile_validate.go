@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/mail"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -73,7 +74,20 @@ func (p *Profile) validateDisclosure(ps *problems) {
 	if d.RemediationDays != 0 {
 		checkDays(ps, "vulnerability_disclosure.remediation_target_days", d.RemediationDays, 1, 3650)
 	}
+	if len(d.PreferredLanguages) > maxLanguages {
+		ps.add("vulnerability_disclosure.preferred_languages", "at most %d languages", maxLanguages)
+	}
+	for _, l := range d.PreferredLanguages {
+		if !languageTag.MatchString(l) {
+			ps.add("vulnerability_disclosure.preferred_languages", "%q is not a language tag such as en or de-CH", l)
+		}
+	}
 }
+
+// maxLanguages bounds vulnerability_disclosure.preferred_languages.
+const maxLanguages = 16
+
+var languageTag = regexp.MustCompile(`^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8}){0,4}$`)
 
 // validateFacts requires every yes/no fact to be stated explicitly.
 func (p *Profile) validateFacts(ps *problems) {

@@ -87,7 +87,7 @@ func (p *Profile) validateDisclosure(ps *problems) {
 // maxLanguages bounds vulnerability_disclosure.preferred_languages.
 const maxLanguages = 16
 
-var languageTag = regexp.MustCompile(`^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8}){0,4}$`)
+var languageTag = regexp.MustCompile(`^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,4}$`)
 
 // validateFacts requires every yes/no fact to be stated explicitly.
 func (p *Profile) validateFacts(ps *problems) {

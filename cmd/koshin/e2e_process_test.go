@@ -215,7 +215,9 @@ func (p *serverProc) logRecords(t *testing.T, msg string) []map[string]any {
 	var out []map[string]any
 	for line := range bytes.Lines(data) {
 		var rec map[string]any
-		if json.Unmarshal(line, &rec) == nil && rec["msg"] == msg {
+		dec := json.NewDecoder(bytes.NewReader(line))
+		dec.UseNumber() // lock keys are 64-bit integers
+		if dec.Decode(&rec) == nil && rec["msg"] == msg {
 			out = append(out, rec)
 		}
 	}

@@ -36,7 +36,9 @@ func (m *Main) serverCmd() *cobra.Command {
 		Use:   "server",
 		Short: "Run the update server (device API and management API)",
 		Long: `Run the update server: the device API (TLS; mutual TLS after enrollment)
-and the management API (TLS), backed by SQLite in the data directory.
+and the management API (TLS), backed by SQLite in the data directory, or
+by PostgreSQL shared by any number of replicas (store: postgres, with the
+DSN in KOSHIN_POSTGRES__DSN; docs/scale-out.md).
 
 Configuration comes from --config (YAML), then KOSHIN_* environment
 variables (KOSHIN_DATA_DIR, KOSHIN_LIMITS__DEVICE_RATE, ...), then flags.
@@ -121,12 +123,18 @@ func (m *Main) serverInitCmd() *cobra.Command {
 		Short: "Prepare a data directory: database, certificate authorities and director keys",
 		Long: `Prepare a data directory for 'koshin server'.
 
-It creates the database, the server and device certificate authorities
-(printing the server CA fingerprint), and the director: a root key and an
+It creates (or migrates) the database, the server and device certificate
+authorities (printing the server CA fingerprint), and the director: a root
+key and an
 online targets key, both as passphrase-encrypted key files (passphrase from
 KOSHIN_PASSPHRASE or the terminal). The director root key signs only the
 director's root metadata: move it off the server (--root-key-out) and keep
 it offline like the image repository's root keys.
+
+With store: postgres, run it once for the installation: it records the
+fingerprints of the new keys in the database, and every replica gets a copy
+of the data directory's pki/ and director/ (a replica with other keys
+refuses to start).
 
 No operator account is created: create the first administrator with
 'koshin admin create --name NAME --role admin'.`,

@@ -125,11 +125,10 @@ func (m *Main) serverInitCmd() *cobra.Command {
 
 It creates (or migrates) the database, the server and device certificate
 authorities (printing the server CA fingerprint), and the director: a root
-key and an
-online targets key, both as passphrase-encrypted key files (passphrase from
-KOSHIN_PASSPHRASE or the terminal). The director root key signs only the
-director's root metadata: move it off the server (--root-key-out) and keep
-it offline like the image repository's root keys.
+key and an online targets key, both as passphrase-encrypted key files
+(passphrase from KOSHIN_PASSPHRASE or the terminal). The director root
+key signs only the director's root metadata: move it off the server
+(--root-key-out) and keep it offline like the image repository's root keys.
 
 With store: postgres, run it once for the installation: it records the
 fingerprints of the new keys in the database, and every replica gets a copy

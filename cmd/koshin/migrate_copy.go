@@ -421,4 +421,3 @@ func resetSequences(ctx context.Context, tx pgx.Tx) error {
 	}
 	return nil
 }
-

@@ -146,11 +146,17 @@ func compareStores(t *testing.T, path, dsn string, clock *storetest.Clock) {
 	defer dst.Close()
 
 	for name, read := range map[string]func(koshin.Store) (any, error){
-		"devices":   func(s koshin.Store) (any, error) { return s.FindDevices(ctx, koshin.DeviceFilter{Limit: koshin.MaxLimit}) },
-		"rollouts":  func(s koshin.Store) (any, error) { return s.FindRollouts(ctx, koshin.RolloutFilter{Page: koshin.SeqPage{Limit: koshin.MaxLimit}}) },
+		"devices": func(s koshin.Store) (any, error) {
+			return s.FindDevices(ctx, koshin.DeviceFilter{Limit: koshin.MaxLimit})
+		},
+		"rollouts": func(s koshin.Store) (any, error) {
+			return s.FindRollouts(ctx, koshin.RolloutFilter{Page: koshin.SeqPage{Limit: koshin.MaxLimit}})
+		},
 		"operators": func(s koshin.Store) (any, error) { return s.FindOperators(ctx, koshin.OperatorFilter{}) },
-		"audit":     func(s koshin.Store) (any, error) { return s.FindAuditEntries(ctx, koshin.AuditFilter{Page: koshin.SeqPage{Limit: koshin.MaxLimit}}) },
-		"head":      func(s koshin.Store) (any, error) { return s.VerifyAudit(ctx) },
+		"audit": func(s koshin.Store) (any, error) {
+			return s.FindAuditEntries(ctx, koshin.AuditFilter{Page: koshin.SeqPage{Limit: koshin.MaxLimit}})
+		},
+		"head": func(s koshin.Store) (any, error) { return s.VerifyAudit(ctx) },
 		"events": func(s koshin.Store) (any, error) {
 			return s.FindEvents(ctx, koshin.EventFilter{Page: koshin.SeqPage{Limit: koshin.MaxLimit}})
 		},

@@ -3,7 +3,6 @@ package repo
 import (
 	"bytes"
 	"crypto/sha256"
-	"crypto/sha512"
 	"encoding/hex"
 	"fmt"
 	"hash"
@@ -19,7 +18,6 @@ import (
 type payloadInfo struct {
 	length int64
 	sha256 []byte
-	sha512 []byte
 }
 
 func (p payloadInfo) name() string { return hex.EncodeToString(p.sha256) }
@@ -29,7 +27,10 @@ func (p payloadInfo) name() string { return hex.EncodeToString(p.sha256) }
 const copyBufSize = 1 << 20
 
 // storePayload streams src once into the content-addressed payload store,
-// computing length, SHA-256 and SHA-512 on the way. The file is written to a
+// computing length and SHA-256 on the way. Targets are signed with SHA-256
+// alone: a device checks every signed hash while it streams, so a second
+// hash would halve its verification throughput without adding a defence
+// SHA-256's collision resistance does not already give. The file is written to a
 // temporary name, fsynced, and renamed to its SHA-256 (atomicfile.Write
 // cannot be used because the final name is known only at the end).
 // progress, if not nil, is called with the number of bytes read so far.
@@ -44,8 +45,8 @@ func (r *Repo) storePayload(src io.Reader, progress func(int64)) (info payloadIn
 			os.Remove(f.Name())
 		}
 	}()
-	h256, h512 := sha256.New(), sha512.New()
-	w := &progressWriter{w: io.MultiWriter(f, h256, h512), fn: progress}
+	h256 := sha256.New()
+	w := &progressWriter{w: io.MultiWriter(f, h256), fn: progress}
 	// Hiding src's WriterTo keeps the copy in copyBufSize chunks, so
 	// progress is reported while a large payload streams.
 	if info.length, err = io.CopyBuffer(w, struct{ io.Reader }{src}, make([]byte, copyBufSize)); err != nil {
@@ -59,7 +60,7 @@ func (r *Repo) storePayload(src io.Reader, progress func(int64)) (info payloadIn
 	if err = f.Sync(); err != nil {
 		return info, fmt.Errorf("store payload: %w", err)
 	}
-	info.sha256, info.sha512 = h256.Sum(nil), h512.Sum(nil)
+	info.sha256 = h256.Sum(nil)
 	if err = os.Rename(f.Name(), r.payloadPath(info.name())); err != nil {
 		return info, fmt.Errorf("store payload: %w", err)
 	}

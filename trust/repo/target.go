@@ -37,7 +37,7 @@ func (r *Repo) AddTarget(name string, payload io.Reader, custom trust.TargetCust
 	}
 	tf := &metadata.TargetFiles{
 		Length: info.length,
-		Hashes: metadata.Hashes{"sha256": info.sha256, "sha512": info.sha512},
+		Hashes: metadata.Hashes{"sha256": info.sha256},
 		Custom: custom.Raw(),
 		Path:   name,
 	}
@@ -254,8 +254,11 @@ func checkTargetFile(name string, tf *metadata.TargetFiles) error {
 	if err := ValidateTargetName(name); err != nil {
 		return err
 	}
-	if tf == nil || tf.Length <= 0 || len(tf.Hashes["sha256"]) != 32 || len(tf.Hashes["sha512"]) != 64 {
-		return fmt.Errorf("%w: target %q needs a length and sha256 and sha512 hashes", trust.ErrInvalid, name)
+	if tf == nil || tf.Length <= 0 || len(tf.Hashes["sha256"]) != 32 {
+		return fmt.Errorf("%w: target %q needs a length and a sha256 hash", trust.ErrInvalid, name)
+	}
+	if h, ok := tf.Hashes["sha512"]; ok && len(h) != 64 {
+		return fmt.Errorf("%w: target %q: sha512 is %d bytes", trust.ErrInvalid, name, len(h))
 	}
 	_, err := trust.ParseTargetCustom(tf.Custom)
 	if err != nil {

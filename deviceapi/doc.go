@@ -14,6 +14,7 @@
 //	GET  /device/v1/image/{file}            image repository metadata (TUF layout)
 //	GET  /device/v1/director/{n}.root.json  director root chain
 //	GET  /device/v1/targets/{hash}.{name}   payloads, HTTP Range supported
+//	GET  /device/v1/advisories/{release}    the release's CSAF advisory (check its signed digest)
 //
 // Under load the server answers 429 or 503 with Retry-After; devices back off
 // exponentially with full jitter (EN 303 645 5.9-3).

@@ -8,6 +8,8 @@ const (
 	PathImage    = "/device/v1/image/"
 	PathDirector = "/device/v1/director/"
 	PathTargets  = "/device/v1/targets/"
+	// PathAdvisories + release name: the release's CSAF advisory.
+	PathAdvisories = "/device/v1/advisories/"
 )
 
 // Size limits for request and response bodies. The server reads at most

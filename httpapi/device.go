@@ -26,6 +26,7 @@ func (s *Server) DeviceHandler() http.Handler {
 	mux.Handle("GET "+deviceapi.PathImage+"{file}", dl(s.device(s.imageFile)))
 	mux.Handle("GET "+deviceapi.PathDirector+"{file}", dl(s.device(s.directorRoot)))
 	mux.Handle("GET "+deviceapi.PathTargets+"{file}", dl(s.device(s.targetFile)))
+	mux.Handle("GET "+deviceapi.PathAdvisories+"{release...}", dl(s.device(s.deviceAdvisory)))
 	mux.Handle("GET /healthz", http.HandlerFunc(s.healthz))
 	return s.Metrics.observe(apiDevice, s.limitSource(apiDevice, s.routeOr404(mux)))
 }

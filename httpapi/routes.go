@@ -42,6 +42,7 @@ var routes = []route{
 	{Method: "GET", Path: "/healthz", Public: true, handler: func(s *Server) mgmtFunc { return s.healthzM }},
 	{Method: "GET", Path: "/readyz", Public: true, handler: func(s *Server) mgmtFunc { return s.readyz }},
 	{Method: "GET", Path: "/metrics", Roles: everyone, handler: func(s *Server) mgmtFunc { return s.metrics }},
+	{Method: "GET", Path: "/.well-known/security.txt", Public: true, handler: func(s *Server) mgmtFunc { return s.securityTxt }},
 
 	{Method: "POST", Path: "/api/v1/sessions", Public: true, handler: func(s *Server) mgmtFunc { return s.login }},
 	{Method: "DELETE", Path: "/api/v1/sessions/current", Roles: everyone, Session: true, handler: func(s *Server) mgmtFunc { return s.logout }},
@@ -82,6 +83,8 @@ var routes = []route{
 	{Method: "POST", Path: "/api/v1/releases/import", Roles: releasers, handler: func(s *Server) mgmtFunc { return s.importReleases }},
 	{Method: "GET", Path: "/api/v1/releases/{name}", Roles: everyone, handler: func(s *Server) mgmtFunc { return s.getRelease }},
 	{Method: "POST", Path: "/api/v1/releases/{name}/revoke", Roles: releasers, handler: func(s *Server) mgmtFunc { return s.revokeRelease }},
+	{Method: "GET", Path: "/api/v1/releases/{name}/advisory", Roles: everyone, handler: func(s *Server) mgmtFunc { return s.getReleaseAdvisory }},
+	{Method: "GET", Path: "/api/v1/releases/{name}/sbom", Roles: everyone, handler: func(s *Server) mgmtFunc { return s.getReleaseSBOM }},
 
 	{Method: "GET", Path: "/api/v1/rollouts", Roles: everyone, handler: func(s *Server) mgmtFunc { return s.listRollouts }},
 	{Method: "POST", Path: "/api/v1/rollouts", Roles: fleetOps, handler: func(s *Server) mgmtFunc { return s.createRollout }},
@@ -98,6 +101,8 @@ var routes = []route{
 	{Method: "GET", Path: "/api/v1/events", Roles: everyone, handler: func(s *Server) mgmtFunc { return s.listEvents }},
 	{Method: "GET", Path: "/api/v1/audit", Roles: auditors, handler: func(s *Server) mgmtFunc { return s.listAudit }},
 	{Method: "GET", Path: "/api/v1/audit/verify", Roles: auditors, handler: func(s *Server) mgmtFunc { return s.verifyAudit }},
+	{Method: "GET", Path: "/api/v1/anomalies", Roles: everyone, handler: func(s *Server) mgmtFunc { return s.listAnomalies }},
+	{Method: "GET", Path: "/api/v1/compliance/fleet", Roles: everyone, handler: func(s *Server) mgmtFunc { return s.fleetFacts }},
 }
 
 // RouteInfo describes one management endpoint's access policy.

@@ -4,11 +4,13 @@
 //     enrollment needs the device certificate (mutual TLS, CCDS UPD08,
 //     STS12): enrollment, signed check-ins answered with per-device director
 //     metadata, event reports, and the image repository, director root
-//     chain and payloads with HTTP Range;
+//     chain, payloads with HTTP Range and release advisories;
 //   - the management API (JSON, documented in docs/openapi.yaml) for
 //     operators and their scripts: sessions, API tokens, operators,
-//     devices, pre-authorisations and enrollment tokens, releases, rollouts,
-//     events and the audit log, plus /healthz, /readyz and /metrics.
+//     devices, pre-authorisations and enrollment tokens, releases (with
+//     their advisories and SBOMs), rollouts, events, the audit log and
+//     compliance evidence (fleet facts, telemetry anomaly alerts), plus
+//     /healthz, /readyz, /metrics and /.well-known/security.txt.
 //
 // Every management route is listed once in the route table (routes.go)
 // with the roles allowed to call it; the table is the access-control policy
@@ -29,6 +31,7 @@ import (
 	"time"
 
 	"github.com/koshin-ota/koshin"
+	"github.com/koshin-ota/koshin/compliance"
 	"github.com/koshin-ota/koshin/password"
 	"github.com/koshin-ota/koshin/pki"
 	"github.com/koshin-ota/koshin/rollout"
@@ -48,6 +51,12 @@ type Server struct {
 	// ContentKeys holds the content keys of encrypted releases; nil means
 	// encrypted releases cannot be offered.
 	ContentKeys ContentKeys
+	// Fleet computes the compliance report's fleet facts (GET
+	// /api/v1/compliance/fleet); nil answers 404.
+	Fleet compliance.Fleet
+	// SecurityTxt renders /.well-known/security.txt at an instant
+	// (compliance.Profile.SecurityTxt); nil answers 404.
+	SecurityTxt func(now time.Time) []byte
 	Config      Config
 	Metrics     *Metrics
 	Log         *slog.Logger

@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"runtime/debug"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -18,23 +17,24 @@ import (
 )
 
 func init() {
-	register(func(m *Main) *cobra.Command { return newComplianceCmdAt(m.Now) })
+	register(newComplianceCmdFor)
 }
 
 // newComplianceCmd is `koshin compliance`: conformance statements computed
 // from the product profile (D), koshin's tests (T) and fleet facts (F).
 // docs/compliance.md describes the workflow.
-func newComplianceCmd() *cobra.Command { return newComplianceCmdAt(time.Now) }
+func newComplianceCmd() *cobra.Command { return newComplianceCmdFor(NewMain(os.Stdout, os.Stderr)) }
 
-// newComplianceCmdAt dates reports with now, which tests fix.
-func newComplianceCmdAt(now func() time.Time) *cobra.Command {
+// newComplianceCmdFor dates reports with m.Now, which tests fix, and reads
+// fleet facts from a server or store as m's environment says.
+func newComplianceCmdFor(m *Main) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "compliance",
 		Short: "Conformance statements for EN 303 645, CCDS, OTA, JC-STAR and UK PSTI",
 		Long: "Computes conformance statements from a product profile declared by the manufacturer,\n" +
 			"koshin's own tests and observations of the fleet. See docs/compliance.md.",
 	}
-	cmd.AddCommand(newComplianceInitCmd(), newComplianceReportCmd(now))
+	cmd.AddCommand(newComplianceInitCmd(), newComplianceReportCmd(m))
 	return cmd
 }
 
@@ -80,18 +80,29 @@ func writeNew(name string, data []byte, force bool) error {
 type complianceReportFlags struct {
 	standard, format, edition string
 	profile, fleet, out       string
+	fleetFrom                 fleetSource
 }
 
-func newComplianceReportCmd(now func() time.Time) *cobra.Command {
+func newComplianceReportCmd(m *Main) *cobra.Command {
 	var f complianceReportFlags
 	cmd := &cobra.Command{
 		Use:   "report",
 		Short: "Compute a conformance statement",
-		Long: "Computes the statement for one standard from the profile and, optionally, fleet facts\n" +
-			"(JSON, see docs/compliance.md) and writes it as Markdown, HTML or JSON.",
+		Long: `Computes the statement for one standard from the profile and, optionally, fleet
+observations (evidence kind F), and writes it as Markdown, HTML or JSON.
+
+Fleet observations come from one of:
+  --fleet FILE        fleet facts JSON (docs/compliance.md), e.g. saved earlier
+  --server URL        a running koshin server (GET /api/v1/compliance/fleet), with an
+                      API token from $` + envToken + ` or --token-file and its CA from --ca
+  --store sqlite:DIR  a server's SQLite data directory (or its koshin.db) read directly;
+                      --poll-interval and --poll-jitter give the server's settings
+Without any, fleet evidence is reported missing.`,
+		Example: `  koshin compliance report --standard en303645 --profile profile.yaml --server https://koshin.example:8444 --ca server-ca.crt
+  koshin compliance report --standard psti --profile profile.yaml --store sqlite:/var/lib/koshin --format html -o psti.html`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runComplianceReport(cmd.Context(), f, cmd.OutOrStdout(), now())
+			return runComplianceReport(cmd.Context(), m, f, cmd.OutOrStdout())
 		},
 	}
 	fl := cmd.Flags()
@@ -99,14 +110,16 @@ func newComplianceReportCmd(now func() time.Time) *cobra.Command {
 	fl.StringVar(&f.format, "format", "md", "md, html or json")
 	fl.StringVar(&f.edition, "edition", "", "EN 303 645 numbering: V2.1.1 (default) or V3.1.3")
 	fl.StringVar(&f.profile, "profile", "", "product profile YAML, from `koshin compliance init` (required)")
-	fl.StringVar(&f.fleet, "fleet", "", "fleet facts JSON; without it, fleet (F) evidence is reported missing")
+	fl.StringVar(&f.fleet, "fleet", "", "fleet facts JSON `FILE`")
+	f.fleetFrom.addFlags(fl)
 	fl.StringVarP(&f.out, "out", "o", "-", "output file, - for standard output")
 	cobra.CheckErr(cmd.MarkFlagRequired("standard"))
 	cobra.CheckErr(cmd.MarkFlagRequired("profile"))
 	return cmd
 }
 
-func runComplianceReport(ctx context.Context, f complianceReportFlags, stdout io.Writer, now time.Time) error {
+func runComplianceReport(ctx context.Context, m *Main, f complianceReportFlags, stdout io.Writer) error {
+	now := m.Now()
 	std, err := compliance.ParseStandard(f.standard)
 	if err != nil {
 		return err
@@ -119,17 +132,17 @@ func runComplianceReport(ctx context.Context, f complianceReportFlags, stdout io
 	if err != nil {
 		return err
 	}
-	fleet, err := readFleet(f.fleet)
+	fleet, err := f.fleetFrom.open(ctx, m, f.fleet)
 	if err != nil {
 		return err
 	}
-	m, err := compliance.Report(ctx, std, profile, fleet, nil,
+	model, err := compliance.Report(ctx, std, profile, fleet, nil,
 		compliance.Options{Now: now, Edition: f.edition, Generator: koshinVersion()})
 	if err != nil {
 		return err
 	}
 	var buf bytes.Buffer
-	if err := compliance.Render(&buf, m, format); err != nil {
+	if err := compliance.Render(&buf, model, format); err != nil {
 		return err
 	}
 	if f.out == "-" {

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/koshin-ota/koshin"
+	"github.com/koshin-ota/koshin/anomaly"
+	"github.com/koshin-ota/koshin/fleetfacts"
 	"github.com/koshin-ota/koshin/httpapi"
 	"github.com/koshin-ota/koshin/password"
 	"github.com/koshin-ota/koshin/pki"
@@ -37,9 +39,10 @@ type ServerMain struct {
 	Now        func() time.Time
 	Log        *slog.Logger
 	Passphrase keys.PassphraseFunc
-	// ManualEngine leaves rollout engine ticks to the caller (tests drive
-	// Engine.Tick with their clock); otherwise it runs every
-	// Config.EngineInterval.
+	// ManualEngine leaves rollout engine and anomaly detector ticks to the
+	// caller (tests drive Engine.Tick and Anomaly.Tick with their clock);
+	// otherwise the engine runs every Config.EngineInterval and the
+	// detector every minute.
 	ManualEngine bool
 	// Password overrides the Argon2id cost of new password hashes (tests).
 	Password password.Params
@@ -53,6 +56,10 @@ type ServerMain struct {
 	API      *httpapi.Server
 	// UI is the web UI, served under /ui/ on the management listener.
 	UI *ui.UI
+	// Fleet observes the fleet for compliance reports; Anomaly watches
+	// its telemetry (server_compliance.go).
+	Fleet   *fleetfacts.Fleet
+	Anomaly *anomaly.Detector
 
 	uiAPI              http.Handler // the management API the UI calls in-process
 	deviceLn, mgmtLn   net.Listener
@@ -175,6 +182,9 @@ func (m *ServerMain) openAPI() error {
 	if err := m.API.Init(); err != nil {
 		return err
 	}
+	if err := m.openCompliance(); err != nil {
+		return err
+	}
 	return m.openUI()
 }
 
@@ -222,6 +232,7 @@ func (m *ServerMain) start() {
 		m.goLoop(func() {
 			m.exclusive(ctx, "rollout-engine", func(ctx context.Context) error { return m.Engine.Run(ctx, m.Config.EngineInterval) })
 		})
+		m.goLoop(func() { m.exclusive(ctx, "anomaly-detector", m.Anomaly.Run) })
 	}
 	m.goLoop(func() { m.renewCertificates(ctx) })
 	m.Log.Info("koshin server started", "device_api", m.deviceLn.Addr().String(),

@@ -161,8 +161,16 @@ func (a *Agent) engineConfig() (agent.Config, error) {
 // that fails every call when the device is not enrolled.
 func (a *Agent) network() (agent.Server, *verify.HTTPFetcher, error) {
 	cert := deviceclient.NewCertificate(a.id)
-	hc := verify.NewHTTPClient(deviceclient.TLSConfig(a.id.ServerCA, cert))
-	fetcher := &verify.HTTPFetcher{Client: hc, MinRate: a.cfg.Poll.MinRate, Window: time.Duration(a.cfg.Poll.Window),
+	tlsConfig := deviceclient.TLSConfig(a.id.ServerCA, cert)
+	hc := verify.NewHTTPClient(tlsConfig)
+	// Downloads may be redirected to a bucket or CDN with a public
+	// certificate; the download client verifies those hosts against the
+	// system roots and shows them no device certificate.
+	dc, err := deviceclient.DownloadClient(a.cfg.Server, tlsConfig, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	fetcher := &verify.HTTPFetcher{Client: dc, MinRate: a.cfg.Poll.MinRate, Window: time.Duration(a.cfg.Poll.Window),
 		UserAgent: "koshin-agent/" + Version}
 	if !a.id.Enrolled() {
 		a.log.Warn("device not enrolled: working locally until koshin-agent enroll", "device", a.id.ID)

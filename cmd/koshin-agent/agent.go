@@ -166,9 +166,12 @@ func (a *Agent) network() (agent.Server, *verify.HTTPFetcher, error) {
 	// Downloads may be redirected to a bucket or CDN with a public
 	// certificate; the download client verifies those hosts against the
 	// system roots and shows them no device certificate.
-	dc, err := deviceclient.DownloadClient(a.cfg.Server, tlsConfig, nil)
-	if err != nil {
-		return nil, nil, err
+	dc := hc
+	if a.cfg.Server != "" {
+		var err error
+		if dc, err = deviceclient.DownloadClient(a.cfg.Server, tlsConfig, nil); err != nil {
+			return nil, nil, err
+		}
 	}
 	fetcher := &verify.HTTPFetcher{Client: dc, MinRate: a.cfg.Poll.MinRate, Window: time.Duration(a.cfg.Poll.Window),
 		UserAgent: "koshin-agent/" + Version}

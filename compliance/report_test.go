@@ -174,11 +174,22 @@ func TestFleetDrivesReport(t *testing.T) {
 	t.Run("anomaly detection", func(t *testing.T) {
 		facts := MustFleet(t)
 		wantRow(t, MustReport(t, compliance.EN303645, p, facts), "5.10-1", compliance.SupportYes, "3 refused updates")
+		// Without fleet observations of it, the detector's tests carry
+		// the row, and the appendix says the fleet shows nothing yet.
 		facts.SignatureRejections, facts.RejectingDevices = 0, 0
-		wantRow(t, MustReport(t, compliance.EN303645, p, facts), "5.10-1", compliance.SupportNo, "does not report telemetry anomaly detection yet")
+		m := MustReport(t, compliance.EN303645, p, facts)
+		if r := wantRow(t, m, "5.10-1", compliance.SupportYes, "raises one alert per window"); !slices.Equal(r.Kinds, []compliance.Kind{compliance.KindTest}) {
+			t.Errorf("5.10-1 rests on %v, want T", r.Kinds)
+		}
+		if ev := evidenceResult(t, m, "f-anomaly-alerts"); ev.Result != compliance.ResultMissing || !strings.Contains(ev.Observation, "does not report telemetry anomaly detection yet") {
+			t.Errorf("f-anomaly-alerts = %+v", ev)
+		}
 		alerts := 2
 		facts.AnomalyAlerts = &alerts
-		wantRow(t, MustReport(t, compliance.EN303645, p, facts), "5.10-1", compliance.SupportYes, "Anomaly detection running: 2 alerts")
+		r := wantRow(t, MustReport(t, compliance.EN303645, p, facts), "5.10-1", compliance.SupportYes, "Anomaly detection running: 2 alerts")
+		if !slices.Equal(r.Kinds, []compliance.Kind{compliance.KindTest, compliance.KindFleet}) {
+			t.Errorf("5.10-1 rests on %v, want T and F", r.Kinds)
+		}
 	})
 }
 
@@ -285,4 +296,15 @@ func TestReportRefusesBadInput(t *testing.T) {
 	if _, err := compliance.Report(ctx, compliance.EN303645, p, nil, nil, compliance.Options{Now: now}); err == nil {
 		t.Error("invalid profile accepted")
 	}
+}
+
+func evidenceResult(t *testing.T, m *compliance.Model, id string) compliance.EvidenceResult {
+	t.Helper()
+	for _, ev := range m.Evidence {
+		if ev.ID == id {
+			return ev
+		}
+	}
+	t.Fatalf("%s report has no evidence %s", m.Standard, id)
+	return compliance.EvidenceResult{}
 }

@@ -34,7 +34,7 @@ func newComplianceCmdFor(m *Main) *cobra.Command {
 		Long: "Computes conformance statements from a product profile declared by the manufacturer,\n" +
 			"koshin's own tests and observations of the fleet. See docs/compliance.md.",
 	}
-	cmd.AddCommand(newComplianceInitCmd(), newComplianceReportCmd(m))
+	cmd.AddCommand(newComplianceInitCmd(), newComplianceReportCmd(m), newSecurityTxtCmd(m))
 	return cmd
 }
 

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/koshin-ota/koshin/compliance"
@@ -105,4 +106,27 @@ func (s *fleetSource) fromStore(ctx context.Context, m *Main) (compliance.Fleet,
 		return nil, err
 	}
 	return compliance.StaticFleet{F: *facts}, nil
+}
+
+// newSecurityTxtCmd is `koshin compliance security-txt`: the RFC 9116
+// file the server serves at /.well-known/security.txt, for publishing on
+// the manufacturer's own web site too, where researchers look first.
+func newSecurityTxtCmd(m *Main) *cobra.Command {
+	var profile string
+	cmd := &cobra.Command{
+		Use:   "security-txt --profile FILE",
+		Short: "Print the profile's disclosure contact as an RFC 9116 security.txt",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			p, err := readProfile(profile)
+			if err != nil {
+				return err
+			}
+			_, err = cmd.OutOrStdout().Write(p.SecurityTxt(m.Now()))
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&profile, "profile", "", "product profile YAML (required)")
+	cobra.CheckErr(cmd.MarkFlagRequired("profile"))
+	return cmd
 }

@@ -72,3 +72,13 @@ func mkdir(t *testing.T, dir string) string {
 	mustDo(t, os.MkdirAll(dir, 0o700))
 	return dir
 }
+
+func TestCLISecurityTxt(t *testing.T) {
+	c := newComplianceCLI(t)
+	out := c.ok("compliance", "security-txt", "--profile", "../../compliance/testdata/profile.yaml")
+	for _, want := range []string{"Contact: mailto:security@example.com\n", "Expires: 2026-08-28T00:00:00Z\n", "Policy: https://example.com/security\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("security.txt lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -53,6 +53,8 @@ type ServerConfig struct {
 	// Compliance names the product profile the web UI's compliance page
 	// reports on (`koshin compliance init` writes one).
 	Compliance ComplianceConf `koanf:"compliance"`
+	// Anomaly tunes telemetry anomaly detection (server_compliance.go).
+	Anomaly AnomalyConf `koanf:"anomaly"`
 
 	PollInterval       time.Duration `koanf:"poll_interval"`
 	PollJitter         time.Duration `koanf:"poll_jitter"`

@@ -155,6 +155,7 @@ func (d *device) observe(ctx context.Context, eng *agent.Engine) {
 		return
 	}
 	d.lastTx = tx.ID
+	d.cutWindow = d.f.cutWindow
 	d.setState(d.outcome(tx))
 	if d.State() == StateUpdated && d.interrupted.Load() {
 		d.f.resumedInstalls.Add(1)

@@ -54,12 +54,16 @@ type device struct {
 	// interrupted: a power cut or a dropped link hit the transaction in
 	// flight; a later commit counts as a resumed install.
 	interrupted atomic.Bool
+	// netFailures counts the device's failed requests, so that a failed
+	// poll can be told apart: network (already counted) or agent.
+	netFailures atomic.Int64
 
 	delivered   map[string]bool // event IDs the server acknowledged
 	lastFinal   deviceapi.EventType
 	lastTx      string
 	txActive    bool
 	postponed   int
+	cutWindow   int // write points the next power cut is drawn from
 	declined    bool
 	lastOutcome State
 }
@@ -200,6 +204,7 @@ func (d *device) runBoot(ctx context.Context, eng *agent.Engine, wait *time.Dura
 		if d.sleep(ctx, *wait) != nil {
 			return reboot
 		}
+		before := d.netFailures.Load()
 		next, err := eng.Poll(ctx)
 		d.observe(ctx, eng)
 		d.idle()
@@ -209,7 +214,7 @@ func (d *device) runBoot(ctx context.Context, eng *agent.Engine, wait *time.Dura
 		}
 		if err != nil {
 			failures++
-			d.f.pollFailed(err)
+			d.f.pollFailed(err, d.netFailures.Load() > before)
 			*wait = d.backoff(failures, err)
 			continue
 		}
@@ -224,10 +229,7 @@ func (d *device) runBoot(ctx context.Context, eng *agent.Engine, wait *time.Dura
 func (d *device) afterError(ctx context.Context, err error) (bootKind, bool) {
 	switch {
 	case d.board.Inj.Dead():
-		d.f.powerCuts.Add(1)
-		if d.txActive {
-			d.interrupted.Store(true)
-		}
+		d.powerLost()
 		return powerOn, true
 	case errors.Is(err, agent.ErrReboot):
 		return reboot, true
@@ -251,7 +253,7 @@ func (d *device) boot(how bootKind) error {
 			_, err = b.PowerOn()
 		}
 		if b.Inj.Dead() {
-			d.f.powerCuts.Add(1)
+			d.powerLost()
 			continue
 		}
 		if err != nil {
@@ -285,7 +287,21 @@ func (d *device) armPowerCut() {
 		inj.CutAt(-1)
 		return
 	}
-	inj.CutAt(inj.Count() + 1 + rand.IntN(d.f.cutWindow))
+	if d.cutWindow == 0 {
+		d.cutWindow = d.f.cutWindow
+	}
+	inj.CutAt(inj.Count() + 1 + rand.IntN(d.cutWindow))
+}
+
+// powerLost notes a power cut. The next cut is drawn from a narrower
+// window: the update resumes part-way, so fewer of its write points lie
+// ahead, and a cut drawn past its end would never happen.
+func (d *device) powerLost() {
+	d.f.powerCuts.Add(1)
+	d.cutWindow = max(4, d.cutWindow/2)
+	if d.txActive {
+		d.interrupted.Store(true)
+	}
 }
 
 // engineConfig wires a fresh engine for this boot: the real verifier (new,

@@ -308,14 +308,14 @@ func (f *Fleet) agentError(what string, err error) {
 	f.agentErrs[key]++
 }
 
-// pollFailed counts a failed poll. Network failures are already in the
-// transport's statistics; anything else is an agent error.
-func (f *Fleet) pollFailed(err error) {
+// pollFailed counts a failed poll. A poll during which a request failed
+// is already in the transport's statistics; anything else is an agent
+// error.
+func (f *Fleet) pollFailed(err error, network bool) {
 	f.mu.Lock()
 	f.pollErrors++
 	f.mu.Unlock()
-	var se *deviceapi.StatusError
-	if errors.As(err, &se) || errors.Is(err, errOutage) || errors.Is(err, errInjectedDrop) || errors.Is(err, errNoPower) {
+	if network || errors.Is(err, errNoPower) {
 		return
 	}
 	f.agentError("poll", err)

@@ -180,6 +180,7 @@ func (l *link) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	if f.outage.Load() {
 		f.stats.count(KindInjectedDown)
+		d.netFailures.Add(1)
 		return nil, errOutage
 	}
 	// The scenario's link applies to devices in service, not to the
@@ -199,7 +200,9 @@ func (l *link) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil && req.Context().Err() != nil {
 		return nil, err // the run or the request was cancelled: no verdict on the server
 	}
-	f.stats.observe(route, time.Since(start), resp, err)
+	if f.stats.observe(route, time.Since(start), resp, err) {
+		d.netFailures.Add(1)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -259,6 +262,7 @@ func (b *shapedBody) Read(p []byte) (int, error) {
 			b.dropAt = -1
 			b.rc.Close()
 			b.d.f.stats.count(KindInjectedDrop)
+			b.d.netFailures.Add(1)
 			b.d.interrupted.Store(true)
 			return 0, errInjectedDrop
 		}

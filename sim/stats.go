@@ -121,12 +121,13 @@ type stormStats struct {
 func newStats() *stats { return &stats{errors: map[string]int64{}, stormErrors: map[string]int64{}} }
 
 // observe records one request: its outcome and, for check-ins, latency.
-func (s *stats) observe(route string, took time.Duration, resp *http.Response, err error) {
+// It reports whether the request failed.
+func (s *stats) observe(route string, took time.Duration, resp *http.Response, err error) bool {
 	kind := ""
 	switch {
 	case err != nil:
 		if kind = transportKind(err); kind == "" {
-			return
+			return false
 		}
 	case resp.StatusCode >= 300 && !benign(route, resp):
 		kind = statusKind(resp)
@@ -139,7 +140,7 @@ func (s *stats) observe(route string, took time.Duration, resp *http.Response, e
 		if s.storm != nil {
 			s.stormErrors[kind]++
 		}
-		return
+		return true
 	}
 	if route == routeCheckIn && resp.StatusCode == http.StatusOK {
 		s.checkins.add(took)
@@ -147,6 +148,7 @@ func (s *stats) observe(route string, took time.Duration, resp *http.Response, e
 			s.storm.checkins.add(took)
 		}
 	}
+	return false
 }
 
 // count records an error the simulator itself produced or saw outside a

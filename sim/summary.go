@@ -90,9 +90,12 @@ func (f *Fleet) finish(ended string) *Summary {
 	}
 	s := &Summary{Seed: f.cfg.Seed, Devices: len(f.devices), Seconds: time.Since(f.start).Seconds(), Ended: ended,
 		Personas: f.personas, States: map[string]int{}, Releases: map[string]int{}, Events: map[string]int64{},
-		PowerCuts: f.powerCuts.Load(), ResumedDownloads: f.resumedDownloads.Load(), ResumedInstalls: f.resumedInstalls.Load()}
+		ResumedDownloads: f.resumedDownloads.Load(), ResumedInstalls: f.resumedInstalls.Load()}
 	f.checkAll(s)
 	for _, d := range f.devices {
+		if d.board != nil {
+			s.PowerCuts += int64(d.board.Inj.Cuts())
+		}
 		st := d.State()
 		s.States[st.String()]++
 		switch st {

@@ -68,6 +68,9 @@ type scenario struct {
 	// mode is the rollout's mode; "" runs no rollout.
 	mode      string
 	threshold int
+	// tokens enrolls the devices with one-time enrollment tokens instead
+	// of a pre-authorisation list.
+	tokens bool
 }
 
 // fleetRun is a scenario's outcome: the simulator's summary, the
@@ -85,7 +88,10 @@ func (l *simLab) run(t *testing.T, sc scenario) fleetRun {
 	t.Helper()
 	ctx := context.Background()
 	seed, prefix := "seed-"+sc.name, strings.ToUpper(sc.name)
-	if err := l.preauthorize(ctx, seed, prefix, sc.name, sc.devices); err != nil {
+	var tokens []string
+	if sc.tokens {
+		tokens = l.enrollmentTokens(t, sc.name, sc.devices)
+	} else if err := l.preauthorize(ctx, seed, prefix, sc.name, sc.devices); err != nil {
 		t.Fatal(err)
 	}
 	dirRoot, err := l.directorRoot()
@@ -94,7 +100,7 @@ func (l *simLab) run(t *testing.T, sc scenario) fleetRun {
 	}
 	f, err := sim.New(sim.Config{ServerURL: l.srv.DeviceURL(), ServerCA: l.serverCA(), ImageRoot: l.imageRoot,
 		DirectorRoot: dirRoot, Devices: sc.devices, HardwareID: labHardware, Factory: labReleases[0].name,
-		Seed: seed, SerialPrefix: prefix, Poll: 200 * time.Millisecond, Backoff: 200 * time.Millisecond,
+		Seed: seed, SerialPrefix: prefix, Tokens: tokens, Poll: 200 * time.Millisecond, Backoff: 200 * time.Millisecond,
 		MaxBackoff: 2 * time.Second, Scenario: sc.sim, Timeout: 3 * time.Minute, UntilDone: sc.mode != "",
 		ProgressEvery: 100 * time.Millisecond})
 	if err != nil {
@@ -138,6 +144,20 @@ func (l *simLab) run(t *testing.T, sc scenario) fleetRun {
 	return run
 }
 
+// enrollmentTokens creates n one-time tokens whose devices join group.
+func (l *simLab) enrollmentTokens(t *testing.T, group string, n int) []string {
+	t.Helper()
+	out := make([]string, n)
+	for i := range out {
+		var created struct{ Token string }
+		if err := l.api.do(context.Background(), "POST", "/api/v1/enrollment-tokens", map[string]any{"group": group}, &created); err != nil {
+			t.Fatal(err)
+		}
+		out[i] = created.Token
+	}
+	return out
+}
+
 // events counts the server's events of typ from the run's devices.
 func (l *simLab) events(t *testing.T, r fleetRun, typ koshin.EventType) int {
 	t.Helper()
@@ -176,6 +196,14 @@ func TestSimScenarios(t *testing.T) {
 		}
 		if n := l.events(t, r, koshin.EventCommitted); n != 6 {
 			t.Errorf("server recorded %d commits, want 6", n)
+		}
+	})
+
+	t.Run("enrollment-tokens", func(t *testing.T) {
+		r := l.run(t, scenario{name: "tokens", devices: 3, mode: "automatic", threshold: 1, tokens: true})
+		checkSafe(t, r.sum)
+		if r.sum.Updated != 3 || r.status.Rollout.State != koshin.RolloutCompleted {
+			t.Errorf("updated %d, rollout %s; want 3, completed", r.sum.Updated, r.status.Rollout.State)
 		}
 	})
 

@@ -24,6 +24,7 @@ type simLabFlags struct {
 	imageSize int
 	seed      string
 	poll      time.Duration
+	inFlight  int
 }
 
 // simLabCmd prepares an installation for rehearsals and capacity runs
@@ -53,13 +54,14 @@ this is a throw-away installation for rehearsals and measurements.`,
 	c.Flags().IntVar(&f.imageSize, "image-size", 64<<10, "demo image size in bytes")
 	c.Flags().StringVar(&f.seed, "seed", "", "fleet seed (default: random)")
 	c.Flags().DurationVar(&f.poll, "poll-interval", koshin.MinPollInterval, "poll interval the server tells devices")
+	c.Flags().IntVar(&f.inFlight, "max-in-flight", defaultServerConfig().Limits.MaxInFlight, "the server's cap on device API calls served at once")
 	c.MarkFlagRequired("dir")
 	return c
 }
 
 func (m *Main) simLab(ctx context.Context, f simLabFlags) error {
-	if f.devices < 1 || f.devices > sim.MaxDevices || f.imageSize < 1 || f.imageSize > 256<<20 {
-		return usagef("--devices must be 1-%d and --image-size 1 B-256 MiB", sim.MaxDevices)
+	if f.devices < 1 || f.devices > sim.MaxDevices || f.imageSize < 1 || f.imageSize > 256<<20 || f.inFlight < 1 {
+		return usagef("--devices must be 1-%d, --image-size 1 B-256 MiB, --max-in-flight positive", sim.MaxDevices)
 	}
 	if err := emptyDir(f.dir); err != nil {
 		return err
@@ -73,7 +75,10 @@ func (m *Main) simLab(ctx context.Context, f simLabFlags) error {
 	}
 	defer logf.Close()
 	l, err := newLab(ctx, m, f.dir, labOptions{imageSize: f.imageSize, log: logf, kdf: m.KDF,
-		config: func(c *ServerConfig) { c.PollInterval, c.PollJitter = f.poll, f.poll/2 }})
+		config: func(c *ServerConfig) {
+			c.PollInterval, c.PollJitter = f.poll, f.poll/2
+			c.Limits.MaxInFlight = f.inFlight
+		}})
 	if err != nil {
 		return err
 	}

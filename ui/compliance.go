@@ -92,7 +92,11 @@ func (u *UI) complianceReport(w http.ResponseWriter, r *http.Request, s *session
 }
 
 func (u *UI) complianceModel(ctx context.Context, std compliance.Standard) (*compliance.Model, error) {
-	return compliance.Report(ctx, std, u.Compliance.Profile, &storeFleet{u: u}, nil,
+	var fleet compliance.Fleet = &storeFleet{u: u}
+	if u.Compliance.Fleet != nil {
+		fleet = u.Compliance.Fleet
+	}
+	return compliance.Report(ctx, std, u.Compliance.Profile, fleet, nil,
 		compliance.Options{Now: u.Now(), Edition: u.Compliance.Edition, Generator: u.Version})
 }
 

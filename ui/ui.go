@@ -58,6 +58,9 @@ type Compliance struct {
 	Path    string
 	// Edition is the EN 303 645 numbering ("" for V2.1.1, or V3.1.3).
 	Edition string
+	// Fleet supplies the fleet facts (the server's fleetfacts.Fleet, as
+	// GET /api/v1/compliance/fleet serves them); nil: the UI's own scan.
+	Fleet compliance.Fleet
 }
 
 // Init checks the fields and prepares templates, static files and routes.

@@ -18,7 +18,7 @@ func (m *ServerMain) openUI() error {
 		if err != nil {
 			return fmt.Errorf("compliance profile: %w", err)
 		}
-		u.Compliance = &ui.Compliance{Profile: p, Path: c.Profile, Edition: c.Edition}
+		u.Compliance = &ui.Compliance{Profile: p, Path: c.Profile, Edition: c.Edition, Fleet: m.Fleet}
 	}
 	if err := u.Init(); err != nil {
 		return err

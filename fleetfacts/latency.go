@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"regexp"
 	"slices"
 	"time"
 
@@ -14,6 +15,11 @@ import (
 // maxLatencyReleases bounds the releases judged (compliance's own limit).
 const maxLatencyReleases = 1000
 
+// advisoryID is the form of advisory IDs that reports accept (trust's
+// rule for signed advisory IDs); a release carries no others unless it was
+// stored without an image repository.
+var advisoryID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$`)
+
 // patchLatency measures, for every security release with advisories
 // imported since since, how long it took to reach the devices it fixes.
 //
@@ -22,8 +28,8 @@ const maxLatencyReleases = 1000
 // the release, or a later release of the component, after the import. A
 // device already at or above the counter without such a commit never
 // needed the release (it was produced or updated later) and is left out.
-// The release is named by its first advisory ID, the CSAF tracking ID when
-// it carries an advisory document.
+// The release is named by its first advisory ID (of the form reports
+// accept), the CSAF tracking ID when it carries an advisory document.
 func (fl *Fleet) patchLatency(ctx context.Context, f *compliance.FleetFacts, devs []*koshin.Device, since time.Time) error {
 	all, err := fl.releases(ctx)
 	if err != nil {
@@ -90,7 +96,11 @@ func (fl *Fleet) commits(ctx context.Context, rels map[string]*koshin.Release, s
 
 // latencyOf measures one release; ok is false when no device needed it.
 func latencyOf(r *koshin.Release, devs []*koshin.Device, commits map[string][]commit) (compliance.AdvisoryLatency, bool) {
-	l := compliance.AdvisoryLatency{Advisory: r.Advisories[0], Release: r.Name, ReleasedAt: r.ImportedAt.UTC()}
+	i := slices.IndexFunc(r.Advisories, advisoryID.MatchString)
+	if i < 0 {
+		return compliance.AdvisoryLatency{}, false
+	}
+	l := compliance.AdvisoryLatency{Advisory: r.Advisories[i], Release: r.Name, ReleasedAt: r.ImportedAt.UTC()}
 	var fixedAt []time.Time
 	for _, d := range devs {
 		if !r.Fits(d.HardwareID) {

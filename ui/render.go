@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/koshin-ota/koshin"
+	"github.com/koshin-ota/koshin/httpapi"
 )
 
 //go:embed templates/*.html
@@ -128,25 +129,11 @@ func (u *UI) fail(w http.ResponseWriter, r *http.Request, s *session, err error)
 		}
 		u.errorPage(w, r, s, ae.Status, ae.Message)
 	case koshin.ErrorCode(err) != koshin.EINTERNAL:
-		u.errorPage(w, r, s, statusOf(err), koshin.ErrorMessage(err))
+		u.errorPage(w, r, s, httpapi.ErrorStatus(koshin.ErrorCode(err)), koshin.ErrorMessage(err))
 	default:
 		u.Log.Error("ui: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		u.errorPage(w, r, s, http.StatusInternalServerError, "Internal error.")
 	}
-}
-
-func statusOf(err error) int {
-	switch koshin.ErrorCode(err) {
-	case koshin.EINVALID:
-		return http.StatusBadRequest
-	case koshin.EFORBIDDEN:
-		return http.StatusForbidden
-	case koshin.ENOTFOUND:
-		return http.StatusNotFound
-	case koshin.ECONFLICT:
-		return http.StatusConflict
-	}
-	return http.StatusInternalServerError
 }
 
 func (u *UI) errorPage(w http.ResponseWriter, r *http.Request, s *session, status int, msg string) {

@@ -12,6 +12,12 @@ import (
 	"github.com/koshin-ota/koshin/trust"
 )
 
+// The agent's back-off after failed polls (agent.Engine.Run).
+const (
+	agentBackoff    = 30 * time.Second
+	agentMaxBackoff = 6 * time.Hour
+)
+
 // Limits keep a run bounded in size and time.
 const (
 	MaxDevices = 200_000
@@ -65,7 +71,8 @@ type Config struct {
 	// StartJitter spreads the first check-ins (default Poll, or 1s).
 	StartJitter time.Duration
 	// Backoff and MaxBackoff bound the full-jitter back-off after a failed
-	// poll (defaults 1s and 1m); a server's Retry-After always wins.
+	// poll. The defaults are the agent's (30s and 6h), capped at Poll and
+	// 10·Poll when Poll compresses time; a server's Retry-After always wins.
 	Backoff, MaxBackoff time.Duration
 	// CheckpointEvery is the agent's download checkpoint interval
 	// (default 16 KiB, so that small payloads resume mid-way).
@@ -218,10 +225,16 @@ func (c *Config) defaults() {
 		}
 	}
 	if c.Backoff == 0 {
-		c.Backoff = time.Second
+		c.Backoff = agentBackoff
+		if c.Poll > 0 {
+			c.Backoff = min(c.Backoff, c.Poll)
+		}
 	}
 	if c.MaxBackoff == 0 {
-		c.MaxBackoff = time.Minute
+		c.MaxBackoff = agentMaxBackoff
+		if c.Poll > 0 {
+			c.MaxBackoff = min(c.MaxBackoff, 10*c.Poll)
+		}
 	}
 	if c.CheckpointEvery == 0 {
 		c.CheckpointEvery = 16 << 10

@@ -398,6 +398,7 @@ func (d *device) idle() { d.tr.CloseIdleConnections() }
 
 func (d *device) checkedIn() {
 	if d.ready.CompareAndSwap(false, true) {
+		d.state.CompareAndSwap(int32(StateEnrolling), int32(StateIdle))
 		d.f.readyOne()
 	}
 	if d.f.stormOn.Load() && d.stormSeen.CompareAndSwap(false, true) {

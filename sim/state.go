@@ -11,7 +11,7 @@ type State int
 
 // States, in display order.
 const (
-	StateEnrolling   State = iota // enrolling and setting up its board
+	StateEnrolling   State = iota // enrolling, setting up, not checked in yet
 	StateIdle                     // running its factory image, nothing to do
 	StatePostponed                // its user postponed an offered update
 	StateDownloading              // downloading and verifying

@@ -108,6 +108,7 @@ type stats struct {
 	mu       sync.Mutex
 	checkins histogram
 	errors   map[string]int64
+	examples map[string]string // one message per transport error kind
 	requests int64
 	// storm is the latency and errors during a reconnect storm.
 	storm       *stormStats
@@ -118,7 +119,9 @@ type stormStats struct {
 	checkins histogram
 }
 
-func newStats() *stats { return &stats{errors: map[string]int64{}, stormErrors: map[string]int64{}} }
+func newStats() *stats {
+	return &stats{errors: map[string]int64{}, examples: map[string]string{}, stormErrors: map[string]int64{}}
+}
 
 // observe records one request: its outcome and, for check-ins, latency.
 // It reports whether the request failed.
@@ -136,6 +139,9 @@ func (s *stats) observe(route string, took time.Duration, resp *http.Response, e
 	defer s.mu.Unlock()
 	s.requests++
 	if kind != "" {
+		if _, ok := s.examples[kind]; !ok && err != nil {
+			s.examples[kind] = shorten(err.Error(), 200)
+		}
 		s.errors[kind]++
 		if s.storm != nil {
 			s.stormErrors[kind]++

@@ -53,13 +53,14 @@ type Summary struct {
 	// Errors counts HTTP errors by kind; UnexpectedErrors those other than
 	// 429/503 with Retry-After and the injected faults. AgentErrors are
 	// failures outside HTTP, by message.
-	Errors           map[string]int64 `json:"errors"`
-	UnexpectedErrors int64            `json:"unexpected_errors"`
-	AgentErrors      map[string]int64 `json:"agent_errors,omitempty"`
-	FailedPolls      int64            `json:"failed_polls"`
-	Requests         int64            `json:"requests"`
-	CheckIns         Latency          `json:"checkin_latency"`
-	Storm            *StormSummary    `json:"storm,omitempty"`
+	Errors           map[string]int64  `json:"errors"`
+	ErrorExamples    map[string]string `json:"error_examples,omitempty"`
+	UnexpectedErrors int64             `json:"unexpected_errors"`
+	AgentErrors      map[string]int64  `json:"agent_errors,omitempty"`
+	FailedPolls      int64             `json:"failed_polls"`
+	Requests         int64             `json:"requests"`
+	CheckIns         Latency           `json:"checkin_latency"`
+	Storm            *StormSummary     `json:"storm,omitempty"`
 }
 
 // OK reports whether the run kept every device safe: none bricked, none
@@ -117,6 +118,9 @@ func (f *Fleet) finish(ended string) *Summary {
 	s.UnexpectedErrors = unexpected(s.Errors)
 	f.stats.mu.Lock()
 	s.CheckIns, s.Requests = f.stats.checkins.summary(), f.stats.requests
+	if len(f.stats.examples) > 0 {
+		s.ErrorExamples = maps.Clone(f.stats.examples)
+	}
 	f.stats.mu.Unlock()
 	f.mu.Lock()
 	for t, n := range f.events {

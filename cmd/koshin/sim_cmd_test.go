@@ -136,12 +136,29 @@ func (l *simLab) run(t *testing.T, sc scenario) fleetRun {
 		run.ids[sim.DeviceIdentity(seed, prefix, i).ID] = true
 	}
 	if id != 0 {
-		if run.status, err = l.rolloutStatus(ctx, id); err != nil {
+		if run.status, err = l.settledStatus(ctx, id); err != nil {
 			t.Fatal(err)
 		}
 	}
 	t.Logf("%s: %s", sc.name, res.summary)
 	return run
+}
+
+// settledStatus reads the rollout's status once the engine has caught up
+// with the fleet: devices stop as soon as they have committed, and the
+// engine counts the last commits and completes the rollout on one of its
+// next ticks. It polls for a bounded time and returns the last status read,
+// which the caller checks.
+func (l *simLab) settledStatus(ctx context.Context, id int64) (labStatus, error) {
+	var st labStatus
+	var err error
+	for range 300 {
+		if st, err = l.rolloutStatus(ctx, id); err != nil || st.Rollout.State != koshin.RolloutRunning {
+			return st, err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return st, err
 }
 
 // enrollmentTokens creates n one-time tokens whose devices join group.

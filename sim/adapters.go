@@ -140,7 +140,7 @@ func (d *device) observe(ctx context.Context, eng *agent.Engine) {
 	if tx == nil {
 		if d.lastFinal == deviceapi.EventRejected {
 			d.setState(StateRejected) // the director's instruction itself was refused
-		} else if s := d.State(); s == StateLost || s == StateEnrolling && d.ready.Load() {
+		} else if d.State() == StateEnrolling && d.ready.Load() {
 			d.setState(StateIdle)
 		}
 		return

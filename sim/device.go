@@ -76,11 +76,9 @@ func (d *device) run(ctx context.Context) {
 			d.f.agentError("set-up", err)
 			d.f.log.Warn("device lost", "serial", d.id.Serial, "err", err)
 		}
-		d.setState(StateLost)
-		d.f.deviceDone(d)
+		d.lose()
 		return
 	}
-	d.f.deviceDone(nil)
 	d.live(ctx)
 }
 
@@ -171,13 +169,13 @@ func (d *device) live(ctx context.Context) {
 	for boots := 0; ctx.Err() == nil && boots < maxBoots; boots++ {
 		if err := d.boot(how); err != nil {
 			d.f.agentError("boot", err)
-			d.setState(StateLost)
+			d.lose()
 			return
 		}
 		eng, err := agent.New(d.engineConfig())
 		if err != nil {
 			d.f.agentError("engine", err)
-			d.setState(StateLost)
+			d.lose()
 			return
 		}
 		how = d.runBoot(ctx, eng, &wait)
@@ -407,6 +405,15 @@ func (d *device) checkedIn() {
 }
 
 func (d *device) setState(s State) { d.state.Store(int32(s)) }
+
+// lose gives up on the device; a fleet waiting for it to check in stops
+// waiting.
+func (d *device) lose() {
+	d.setState(StateLost)
+	if !d.ready.Load() {
+		d.f.lostOne()
+	}
+}
 
 // State returns the device's state for display.
 func (d *device) State() State { return State(d.state.Load()) }

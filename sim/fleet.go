@@ -273,10 +273,10 @@ func (f *Fleet) wakeAll() {
 	close(*old)
 }
 
-// deviceDone records a device's set-up: nil for success, else the lost
-// device.
-func (f *Fleet) deviceDone(lost *device) {
-	if lost != nil && f.lostN.Add(1)+f.readyN.Load() >= int64(len(f.devices)) {
+// lostOne records a device that could not be set up; the fleet is ready
+// without it.
+func (f *Fleet) lostOne() {
+	if f.lostN.Add(1)+f.readyN.Load() >= int64(len(f.devices)) {
 		f.readyOnce.Do(func() { close(f.ready) })
 	}
 }

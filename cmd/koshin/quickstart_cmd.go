@@ -183,6 +183,9 @@ func (q *quickstart) setUp(ctx context.Context) error {
 	q.say("    web UI %s", l.srv.UIURL())
 	q.say("  ✓ administrator %q created with a random password (no default account exists):", l.admin)
 	q.say("      %s", l.password)
+	if l.srv.UI != nil {
+		q.say("    web UI %s/ui/ (its certificate is from the server CA in %s)", l.srv.ManagementURL(), q.serverCAFile())
+	}
 	q.say("  ✓ release-channel repository keys created; releases 1.0 and 1.1 (%d KiB each) signed, published, imported", o.imageSize>>10)
 	q.seed = sim.NewSeed()
 	if err := l.preauthorize(ctx, q.seed, "QS", "quickstart", q.f.devices); err != nil {
@@ -314,7 +317,7 @@ func (q *quickstart) report(st labStatus, s *sim.Summary) error {
 // to files only the user can read.
 func (q *quickstart) hold(ctx context.Context) {
 	l := q.lab
-	ca := filepath.Join(l.srv.Config.DataDir, pkiDir, "server-ca.crt")
+	ca := q.serverCAFile()
 	pass := filepath.Join(q.dir, "director-passphrase")
 	tokenFile := filepath.Join(q.dir, "api-token")
 	var tok struct{ Token string }
@@ -335,4 +338,9 @@ func (q *quickstart) hold(ctx context.Context) {
 	q.say("  koshin device list  --server %s --ca %s --token-file %s", l.srv.ManagementURL(), ca, tokenFile)
 	q.say("The director key passphrase is in %s. Press Ctrl-C to stop the server.", pass)
 	<-ctx.Done()
+}
+
+// serverCAFile is the server CA certificate browsers and the CLI trust.
+func (q *quickstart) serverCAFile() string {
+	return filepath.Join(q.lab.srv.Config.DataDir, pkiDir, "server-ca.crt")
 }

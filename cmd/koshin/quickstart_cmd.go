@@ -127,7 +127,12 @@ func (q *quickstart) say(format string, a ...any) {
 }
 
 func (q *quickstart) run(ctx context.Context) error {
-	q.say("koshin quickstart: %d simulated devices, one phased rollout (working directory %s)\n", q.f.devices, q.dir)
+	q.say("koshin quickstart: %d simulated devices, one phased rollout (working directory %s)", q.f.devices, q.dir)
+	if q.f.keep {
+		q.say("The directory is kept. Ctrl-C stops the server.\n")
+	} else {
+		q.say("Ctrl-C stops everything and removes the directory.\n")
+	}
 	if err := q.setUp(ctx); err != nil {
 		return err
 	}
@@ -180,12 +185,9 @@ func (q *quickstart) setUp(ctx context.Context) error {
 	l := q.lab
 	q.say("  ✓ server running: device API %s, management API %s", l.srv.DeviceURL(), l.srv.ManagementURL())
 	q.say("    server CA SHA-256 %s", l.srv.PKI.ServerCAFingerprint())
-	q.say("    web UI %s", l.srv.UIURL())
+	q.say("    web UI %s (its certificate comes from the server CA in %s)", l.srv.UIURL(), q.serverCAFile())
 	q.say("  ✓ administrator %q created with a random password (no default account exists):", l.admin)
 	q.say("      %s", l.password)
-	if l.srv.UI != nil {
-		q.say("    web UI %s/ui/ (its certificate is from the server CA in %s)", l.srv.ManagementURL(), q.serverCAFile())
-	}
 	q.say("  ✓ release-channel repository keys created; releases 1.0 and 1.1 (%d KiB each) signed, published, imported", o.imageSize>>10)
 	q.seed = sim.NewSeed()
 	if err := l.preauthorize(ctx, q.seed, "QS", "quickstart", q.f.devices); err != nil {

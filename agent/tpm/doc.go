@@ -22,8 +22,10 @@
 // deleted counter ever reached, plus one). The record captures that value
 // (base) together with the component's value at that moment (start), and
 // the value koshin reads is start + counter − base. Slots are taken in
-// order, the first time a component's counter advances; a component with no
-// slot reads as 0, and its first Advance(n) sets start = n directly.
+// order, the first time a component's counter advances or when Define
+// gives it one (koshin-agent does, at start-up, so that the owner
+// authorisation is never needed at a commit); a component with no slot
+// reads as 0, and its first Advance(n) or Define(n) sets start = n directly.
 //
 // After that, Advance increments the hardware counter one step at a time up
 // to the requested value — a TPM offers no other way up — and refuses jumps

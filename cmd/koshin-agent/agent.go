@@ -58,6 +58,9 @@ type Agent struct {
 	// notifier runs control.notify_command: pending updates, alerts.
 	notifier *control.Notifier
 	boot     bootCheck
+	// closeCounter releases the counter's TPM connection (nil for the
+	// file counter).
+	closeCounter func() error
 }
 
 // dir returns a path in the state directory.
@@ -86,25 +89,38 @@ func OpenAgent(cfg *Config, log *slog.Logger, now func() time.Time) (*Agent, err
 	}
 	settings, consent, nonces, err := a.controlState()
 	if err != nil {
+		a.closeTPM()
 		return nil, err
 	}
 	ecfg.Approve, ecfg.CurrentSettings, ecfg.Settings = consent.Approve, settings.Get, settings.Get()
 	ecfg.Integrity.OnAlert = a.notifier.Alert
 	ecfg.Lockouts = func() uint32 { return a.control.Lockouts() }
 	if a.engine, err = agent.New(ecfg); err != nil {
+		a.closeTPM()
 		return nil, err
 	}
 	if a.control, err = a.controlServer(settings, consent, nonces, ecfg.Factory); err != nil {
 		a.engine.Close()
+		a.closeTPM()
 		return nil, err
 	}
 	return a, nil
 }
 
-// Close releases the engine's lock and stops the control API's reporter.
+// Close releases the engine's lock, stops the control API's reporter and
+// closes the TPM.
 func (a *Agent) Close() error {
 	a.control.Close()
-	return a.engine.Close()
+	err := a.engine.Close()
+	a.closeTPM()
+	return err
+}
+
+func (a *Agent) closeTPM() {
+	if a.closeCounter != nil {
+		a.closeCounter()
+		a.closeCounter = nil
+	}
 }
 
 // engineConfig wires everything the engine drives.
@@ -136,13 +152,18 @@ func (a *Agent) engineConfig() (agent.Config, error) {
 		return ec, err
 	}
 	state := agent.DirFS(cfg.dir(engineDir))
+	counter, closeCounter, err := a.counter(state, counterKey, factory)
+	if err != nil {
+		return ec, err
+	}
+	a.closeCounter = closeCounter
 	return agent.Config{
 		DeviceID: a.id.ID, HardwareID: cfg.HardwareID, Signer: a.id.Key, DecryptionKey: a.id.Encryption,
 		Server: server, Fetcher: fetcher,
 		Verifier:   v,
 		Bootloader: bl, Slots: slots, Installers: installers,
 		Health:          agent.DirHealthCheck{Dir: cfg.Health.Dir, Timeout: time.Duration(cfg.Health.Timeout)},
-		Counter:         &agent.FileCounter{FS: state, Key: counterKey},
+		Counter:         counter,
 		State:           state,
 		LockFile:        cfg.dir(lockFile),
 		Reboot:          a.rebootCommand,

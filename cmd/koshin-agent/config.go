@@ -56,6 +56,9 @@ type Config struct {
 	// MAC, generated at first start; keep it off the state directory's
 	// partition where possible. A factory reset keeps it.
 	CounterKey string `json:"counter_key,omitempty"`
+	// Counter selects where the anti-rollback counter is kept: the file
+	// counter (default) or a TPM 2.0 NV counter.
+	Counter CounterConfig `json:"counter"`
 	// CertRenewBefore renews the device certificate this long before it
 	// expires (default 30 days).
 	CertRenewBefore Duration `json:"cert_renew_before,omitempty"`
@@ -237,6 +240,7 @@ func (c *Config) defaults() {
 	if c.CounterKey == "" {
 		c.CounterKey = filepath.Join(c.StateDir, "counter.key")
 	}
+	c.Counter.defaults()
 	if c.Health.Dir == "" {
 		c.Health.Dir = "/etc/koshin/health.d"
 	}
@@ -283,6 +287,7 @@ func (c *Config) Validate() error {
 	if c.Integrity.SlotCheckRate < -1 || c.Integrity.SlotCheckMax < 0 {
 		add("integrity.slot_check_rate must be positive or -1, integrity.slot_check_max positive")
 	}
+	errs = append(errs, c.validateCounter()...)
 	errs = append(errs, c.validateSlots()...)
 	errs = append(errs, c.validateInstallers()...)
 	errs = append(errs, c.validateReset()...)

@@ -37,7 +37,7 @@ func (f installerFlags) Set(v string) error {
 // runFlags are the configuration fields flags may override.
 type runFlags struct {
 	server, stateDir, slotA, slotB, bootloader, fwEnv, grubenv, simEnv string
-	healthDir, socket, hardwareID, logLevel                            string
+	healthDir, socket, hardwareID, logLevel, counter, tpmDevice        string
 	installers                                                         installerFlags
 }
 
@@ -54,6 +54,8 @@ func (r *runFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&r.socket, "socket", "", "control socket `path`")
 	fs.StringVar(&r.hardwareID, "hardware-id", "", "hardware `ID` of this board")
 	fs.StringVar(&r.logLevel, "log-level", "", "debug, info, warn or error")
+	fs.StringVar(&r.counter, "counter", "", "anti-rollback counter: file or tpm")
+	fs.StringVar(&r.tpmDevice, "tpm-device", "", "TPM `device` of the tpm counter (default /dev/tpmrm0)")
 	r.installers = installerFlags{}
 	fs.Var(r.installers, "installer", "component installer `NAME=raw|NAME=archive:ROOT|NAME=module:PATH` (repeatable)")
 }
@@ -78,6 +80,8 @@ func (r *runFlags) apply(cfg *Config) {
 	set(&cfg.Control.Socket, r.socket)
 	set(&cfg.HardwareID, r.hardwareID)
 	set(&cfg.LogLevel, r.logLevel)
+	set(&cfg.Counter.Type, r.counter)
+	set(&cfg.Counter.TPMDevice, r.tpmDevice)
 	if len(r.installers) > 0 {
 		cfg.Installers = r.installers
 	}

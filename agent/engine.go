@@ -98,6 +98,8 @@ type Engine struct {
 	integ integrity
 	// pendingReboot is set once Reboot was requested in this run.
 	pendingReboot bool
+	// signed is the last signed report, reused while nothing changed.
+	signed *signed
 }
 
 // New checks cfg, fills defaults and takes the lock file.

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ed25519"
@@ -15,7 +16,7 @@ import (
 	"github.com/koshin-ota/koshin/deviceapi"
 )
 
-// checkIn sends a signed report with a fresh nonce and returns the
+// checkIn sends the signed report with a fresh nonce and returns the
 // validated answer and the nonce the director must echo.
 func (e *Engine) checkIn(ctx context.Context) (deviceapi.CheckInResponse, string, error) {
 	var resp deviceapi.CheckInResponse
@@ -27,19 +28,12 @@ func (e *Engine) checkIn(ctx context.Context) (deviceapi.CheckInResponse, string
 	if err != nil {
 		return resp, "", err
 	}
-	rep := e.report(bs, nonce)
-	if err := rep.Validate(); err != nil {
-		return resp, "", fmt.Errorf("agent: own report invalid: %w", err)
-	}
-	body, err := json.Marshal(rep)
+	ci, err := e.signedReport(bs)
 	if err != nil {
 		return resp, "", err
 	}
-	sig, err := signReport(e.cfg.Signer, e.cfg.Rand, body)
-	if err != nil {
-		return resp, "", fmt.Errorf("sign report: %w", err)
-	}
-	resp, err = e.cfg.Server.CheckIn(ctx, deviceapi.CheckIn{Report: body, Signature: sig})
+	ci.Nonce = nonce
+	resp, err = e.cfg.Server.CheckIn(ctx, ci)
 	if err != nil {
 		return resp, "", fmt.Errorf("check in: %w", err)
 	}
@@ -49,11 +43,45 @@ func (e *Engine) checkIn(ctx context.Context) (deviceapi.CheckInResponse, string
 	return resp, nonce, nil
 }
 
-func (e *Engine) report(bs BootState, nonce string) deviceapi.Report {
+// signedReport returns the current report and its signature. The report
+// is signed again only when its content changed since the last signature
+// (the nonce travels beside it): a device key in a TPM or secure element
+// is slow and may wear, and the server verifies each distinct report once.
+func (e *Engine) signedReport(bs BootState) (deviceapi.CheckIn, error) {
+	rep := e.report(bs)
+	if err := rep.Validate(); err != nil {
+		return deviceapi.CheckIn{}, fmt.Errorf("agent: own report invalid: %w", err)
+	}
+	content, err := json.Marshal(rep) // Time still zero: the content alone
+	if err != nil {
+		return deviceapi.CheckIn{}, err
+	}
+	if s := e.signed; s != nil && bytes.Equal(s.content, content) {
+		return deviceapi.CheckIn{Report: s.body, Signature: s.sig}, nil
+	}
+	rep.Time = e.cfg.Now().UTC()
+	body, err := json.Marshal(rep)
+	if err != nil {
+		return deviceapi.CheckIn{}, err
+	}
+	sig, err := signReport(e.cfg.Signer, e.cfg.Rand, body)
+	if err != nil {
+		return deviceapi.CheckIn{}, fmt.Errorf("sign report: %w", err)
+	}
+	e.signed = &signed{content: content, body: body, sig: sig}
+	return deviceapi.CheckIn{Report: body, Signature: sig}, nil
+}
+
+// signed is the last report the engine signed.
+type signed struct {
+	content   []byte // the report without its time
+	body, sig []byte
+}
+
+// report is the device's state now, without the signing time.
+func (e *Engine) report(bs BootState) deviceapi.Report {
 	rep := deviceapi.Report{
 		DeviceID:     e.cfg.DeviceID,
-		Nonce:        nonce,
-		Time:         e.cfg.Now().UTC(),
 		HardwareID:   e.cfg.HardwareID,
 		Components:   e.components(),
 		Slot:         deviceapi.SlotState{Active: bs.Booted, Trial: bs.Trial, Healthy: !bs.Trial},

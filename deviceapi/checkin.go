@@ -12,9 +12,17 @@ import (
 // of a JSON-encoded Report, and Signature is the device key's signature over
 // those bytes (ECDSA P-256 ASN.1 over SHA-256, or Ed25519), so the server can
 // keep a report that no one else could have written (CCDS SSS01, SSS04).
+//
+// Nonce is fresh at every check-in and travels beside the report, not in
+// it: the director metadata echoes it (freshness without a clock), and the
+// mutual-TLS channel already binds it to the device. Keeping it out of the
+// signed bytes lets a device re-sign its report only when the report
+// changes, and the server verify each distinct report once: an idle fleet's
+// check-ins then cost neither a device signature nor a server verification.
 type CheckIn struct {
 	Report    json.RawMessage `json:"report"`
 	Signature []byte          `json:"signature"`
+	Nonce     string          `json:"nonce"`
 }
 
 // Validate checks the envelope; the report is validated after its signature.
@@ -25,13 +33,14 @@ func (c *CheckIn) Validate() error {
 	if len(c.Signature) == 0 || len(c.Signature) > 256 {
 		return fmt.Errorf("%w: signature must be 1-256 bytes", trust.ErrInvalid)
 	}
-	return nil
+	return ValidateNonce(c.Nonce)
 }
 
 // Report is a device's signed version and security report.
 type Report struct {
-	DeviceID   string      `json:"device_id"`
-	Nonce      string      `json:"nonce"`
+	DeviceID string `json:"device_id"`
+	// Time is when the device signed the report, i.e. when its content
+	// last changed (or the agent started).
 	Time       time.Time   `json:"time"`
 	HardwareID string      `json:"hardware_id"`
 	Components []Component `json:"components"`
@@ -89,9 +98,6 @@ type UpdateState struct {
 // Validate checks every field's form and size.
 func (r *Report) Validate() error {
 	if err := trust.ValidateID("device ID", r.DeviceID); err != nil {
-		return err
-	}
-	if err := validateNonce(r.Nonce); err != nil {
 		return err
 	}
 	if err := trust.ValidateID("hardware ID", r.HardwareID); err != nil {
@@ -155,9 +161,16 @@ func (u *UpdateState) validate() error {
 	return nil
 }
 
-func validateNonce(n string) error {
+// ValidateNonce checks a check-in nonce: 16 to trust.MaxNonceLen printable
+// ASCII characters (it is echoed in signed metadata and in logs).
+func ValidateNonce(n string) error {
 	if len(n) < 16 || len(n) > trust.MaxNonceLen {
 		return fmt.Errorf("%w: nonce must be 16-%d characters", trust.ErrInvalid, trust.MaxNonceLen)
+	}
+	for i := 0; i < len(n); i++ {
+		if n[i] < 0x20 || n[i] > 0x7e {
+			return fmt.Errorf("%w: nonce must be printable ASCII", trust.ErrInvalid)
+		}
 	}
 	return nil
 }

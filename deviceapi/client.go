@@ -93,12 +93,13 @@ func (c *Client) CheckIn(ctx context.Context, ci CheckIn) (CheckInResponse, erro
 	return resp, resp.Validate()
 }
 
-// Report signs r with the device key and checks in.
-func (c *Client) Report(ctx context.Context, key crypto.Signer, r Report) (CheckInResponse, error) {
+// Report signs r with the device key and checks in with nonce.
+func (c *Client) Report(ctx context.Context, key crypto.Signer, r Report, nonce string) (CheckInResponse, error) {
 	ci, err := SignReport(key, r)
 	if err != nil {
 		return CheckInResponse{}, err
 	}
+	ci.Nonce = nonce
 	return c.CheckIn(ctx, ci)
 }
 
@@ -109,7 +110,8 @@ func (c *Client) Events(ctx context.Context, b EventBatch) error {
 }
 
 // SignReport encodes r and signs the bytes with key: Ed25519 signs them
-// directly, ECDSA signs their SHA-256 (ASN.1 signature).
+// directly, ECDSA signs their SHA-256 (ASN.1 signature). The caller sets
+// the check-in's Nonce, fresh for every check-in.
 func SignReport(key crypto.Signer, r Report) (CheckIn, error) {
 	body, err := json.Marshal(r)
 	if err != nil {

@@ -21,7 +21,7 @@ import (
 func TestSignReport(t *testing.T) {
 	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	pub, ed, _ := ed25519.GenerateKey(rand.Reader)
-	r := deviceapi.Report{DeviceID: "d", Nonce: strings.Repeat("n", 32)}
+	r := deviceapi.Report{DeviceID: "d", HardwareID: strings.Repeat("h", 8)}
 	ci, err := deviceapi.SignReport(ec, r)
 	if err != nil {
 		t.Fatal(err)

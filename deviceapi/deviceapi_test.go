@@ -12,7 +12,7 @@ import (
 
 func validReport() Report {
 	return Report{
-		DeviceID: "d1", Nonce: strings.Repeat("a", 32), Time: time.Unix(0, 0),
+		DeviceID: "d1", Time: time.Unix(0, 0),
 		HardwareID: "board-a",
 		Components: []Component{{Name: "rootfs", Version: "1.0", ReleaseCounter: 1}},
 		Slot:       SlotState{Active: "A", Healthy: true},
@@ -27,8 +27,6 @@ func TestReportValidate(t *testing.T) {
 		mutate func(*Report)
 	}{
 		{"bad device id", func(r *Report) { r.DeviceID = "a b" }},
-		{"short nonce", func(r *Report) { r.Nonce = "abc" }},
-		{"long nonce", func(r *Report) { r.Nonce = strings.Repeat("n", trust.MaxNonceLen+1) }},
 		{"no hardware", func(r *Report) { r.HardwareID = "" }},
 		{"too many components", func(r *Report) { r.Components = make([]Component, MaxComponents+1) }},
 		{"bad component", func(r *Report) { r.Components[0].Name = "" }},
@@ -48,6 +46,28 @@ func TestReportValidate(t *testing.T) {
 				t.Fatalf("err = %v, want ErrInvalid", err)
 			}
 		})
+	}
+}
+
+func TestCheckInValidate(t *testing.T) {
+	good := CheckIn{Report: []byte(`{}`), Signature: []byte{1}, Nonce: strings.Repeat("a", 32)}
+	if err := good.Validate(); err != nil {
+		t.Fatalf("valid check-in rejected: %v", err)
+	}
+	for name, mutate := range map[string]func(*CheckIn){
+		"no report":     func(c *CheckIn) { c.Report = nil },
+		"no signature":  func(c *CheckIn) { c.Signature = nil },
+		"long sig":      func(c *CheckIn) { c.Signature = make([]byte, 257) },
+		"no nonce":      func(c *CheckIn) { c.Nonce = "" },
+		"short nonce":   func(c *CheckIn) { c.Nonce = "abc" },
+		"long nonce":    func(c *CheckIn) { c.Nonce = strings.Repeat("n", trust.MaxNonceLen+1) },
+		"control nonce": func(c *CheckIn) { c.Nonce = "0123456789abcdef\x07" },
+	} {
+		c := good
+		mutate(&c)
+		if err := c.Validate(); !errors.Is(err, trust.ErrInvalid) {
+			t.Errorf("%s: err = %v, want ErrInvalid", name, err)
+		}
 	}
 }
 

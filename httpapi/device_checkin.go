@@ -20,13 +20,13 @@ import (
 // has an update to work on, director metadata signed for this device and
 // the nonce it just sent.
 func (s *Server) checkIn(w http.ResponseWriter, r *http.Request, d *koshin.Device) error {
-	rep, err := s.readReport(w, r, d)
-	if err != nil {
+	var ci deviceapi.CheckIn
+	if err := decodeJSON(w, r, &ci, deviceapi.MaxRequestBody); err != nil {
 		s.Metrics.reject(apiDevice, "invalid-report")
 		return err
 	}
 	now := s.now()
-	if _, err := s.Store.RecordDeviceReport(r.Context(), d.ID, inventoryOf(rep), now); err != nil {
+	if err := s.recordReport(r, d, &ci, now); err != nil {
 		return err
 	}
 	resp := deviceapi.CheckInResponse{PollInterval: s.pollInterval(d), PollJitter: s.pollJitter(d)}
@@ -36,7 +36,7 @@ func (s *Server) checkIn(w http.ResponseWriter, r *http.Request, d *koshin.Devic
 	}
 	answer := "none"
 	if offer != nil {
-		if err := s.direct(r.Context(), &resp, d, rep.Nonce, offer, now); err != nil {
+		if err := s.direct(r.Context(), &resp, d, ci.Nonce, offer, now); err != nil {
 			return err
 		}
 		if resp.Director != nil {
@@ -48,20 +48,36 @@ func (s *Server) checkIn(w http.ResponseWriter, r *http.Request, d *koshin.Devic
 	return nil
 }
 
-// readReport decodes the envelope, verifies the signature over the exact
-// report bytes with the enrolled key, then decodes and validates the report
-// and checks that it speaks for this device.
-func (s *Server) readReport(w http.ResponseWriter, r *http.Request, d *koshin.Device) (*deviceapi.Report, error) {
-	var ci deviceapi.CheckIn
-	if err := decodeJSON(w, r, &ci, deviceapi.MaxRequestBody); err != nil {
-		return nil, err
+// recordReport stores the check-in's report. A report this server already
+// verified and stored for the device (same bytes, same signature) only
+// marks the device seen; any other is verified with the enrolled key,
+// validated and stored first.
+func (s *Server) recordReport(r *http.Request, d *koshin.Device, ci *deviceapi.CheckIn, now time.Time) error {
+	if err := ci.Validate(); err != nil {
+		s.Metrics.reject(apiDevice, "invalid-report")
+		return koshin.Errorf(koshin.EINVALID, "Check-in: %v.", err)
+	}
+	sum := reportSum(ci.Report, ci.Signature)
+	if s.known.has(d.ID, sum) {
+		return s.touch(r.Context(), d.ID, now)
 	}
 	// The certificate's key, parsed once per connection by the TLS layer,
 	// is the enrolled key: authDevice found the device by its hash.
-	return checkReport(&ci, d, r.TLS.PeerCertificates[0].PublicKey)
+	rep, err := checkReport(ci, d, r.TLS.PeerCertificates[0].PublicKey)
+	if err != nil {
+		s.Metrics.reject(apiDevice, "invalid-report")
+		return err
+	}
+	if _, err := s.Store.RecordDeviceReport(r.Context(), d.ID, inventoryOf(rep), now); err != nil {
+		return err
+	}
+	s.known.remember(d.ID, sum)
+	return nil
 }
 
-// checkReport is the pure part of readReport, shared with the fuzz test.
+// checkReport verifies the signature over the exact report bytes, then
+// decodes and validates the report and checks that it speaks for this
+// device. It is the pure part of recordReport, shared with the fuzz test;
 // key is d's public key.
 func checkReport(ci *deviceapi.CheckIn, d *koshin.Device, key crypto.PublicKey) (*deviceapi.Report, error) {
 	if err := ci.Validate(); err != nil {
@@ -76,9 +92,6 @@ func checkReport(ci *deviceapi.CheckIn, d *koshin.Device, key crypto.PublicKey) 
 	}
 	if err := rep.Validate(); err != nil {
 		return nil, koshin.Errorf(koshin.EINVALID, "Report: %v.", err)
-	}
-	if !printableASCII(rep.Nonce) {
-		return nil, koshin.Errorf(koshin.EINVALID, "Report: the nonce must be printable ASCII.")
 	}
 	if rep.DeviceID != d.ID || rep.HardwareID != d.HardwareID {
 		return nil, koshin.Errorf(koshin.EINVALID, "The report names another device or hardware ID than the one enrolled.")
@@ -144,14 +157,4 @@ func rawJSON(b []byte) json.RawMessage {
 		return b
 	}
 	return buf.Bytes()
-}
-
-// printableASCII is what the director accepts as a nonce.
-func printableASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x20 || s[i] > 0x7e {
-			return false
-		}
-	}
-	return true
 }

@@ -72,6 +72,8 @@ type Server struct {
 	mgmtAdmission *admission
 	shadow        *shadowLockout
 	dummyHash     string // verified against for unknown login names
+	known         knownReports
+	sightings     sightings
 }
 
 // Config tunes both APIs. Zero fields take the defaults in DefaultConfig.

@@ -58,14 +58,13 @@ type device struct {
 	// poll can be told apart: network (already counted) or agent.
 	netFailures atomic.Int64
 
-	delivered   map[string]bool // event IDs the server acknowledged
-	lastFinal   deviceapi.EventType
-	lastTx      string
-	txActive    bool
-	postponed   int
-	cutWindow   int // write points the next power cut is drawn from
-	declined    bool
-	lastOutcome State
+	delivered map[string]bool // event IDs the server acknowledged
+	lastFinal deviceapi.EventType
+	lastTx    string
+	txActive  bool
+	postponed int
+	cutWindow int // write points the next power cut is drawn from
+	declined  bool
 }
 
 // run is the device's life: enroll, build the board, then boot and poll

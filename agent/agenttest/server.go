@@ -74,9 +74,9 @@ func (s *Server) CheckIn(_ context.Context, c deviceapi.CheckIn) (deviceapi.Chec
 	s.reports = append(s.reports, rep)
 	if s.offering(rep) {
 		if s.Instruct != nil {
-			resp.Director = s.Instruct(rep.Nonce)
+			resp.Director = s.Instruct(c.Nonce)
 		} else {
-			resp.Director = s.Dir.Instruct(s.Img, s.Device, rep.Nonce, s.assign)
+			resp.Director = s.Dir.Instruct(s.Img, s.Device, c.Nonce, s.assign)
 		}
 		resp.Mode = deviceapi.ModeAutomatic
 	}

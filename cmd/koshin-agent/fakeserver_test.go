@@ -125,7 +125,7 @@ func (f *fakeServer) checkIn(w http.ResponseWriter, r *http.Request) {
 	resp := deviceapi.CheckInResponse{PollInterval: 60, PollJitter: 10}
 	if offer {
 		dev := trust.Device{ID: rep.DeviceID, HardwareID: f.hardware, Channel: trust.ChannelRelease}
-		resp.Director, resp.Mode = f.dir.Instruct(f.img, dev, rep.Nonce, f.assign), deviceapi.ModeAutomatic
+		resp.Director, resp.Mode = f.dir.Instruct(f.img, dev, ci.Nonce, f.assign), deviceapi.ModeAutomatic
 	}
 	json.NewEncoder(w).Encode(resp)
 }

@@ -46,6 +46,7 @@ type benchFlags struct {
 	devices  int
 	duration time.Duration
 	reports  int
+	resign   bool
 	dataDir  string
 	profile  string
 	keyType  string
@@ -70,17 +71,21 @@ and --replicas N starts N servers on it, as replicas behind a load
 balancer are; device i talks to replica i mod N (docs/scale-out.md).
 
 The load generator runs in the same process and on the same cores as the
-server, so the figure is conservative. Reports are signed before the
-measurement (each device cycles through --reports signed reports with
-distinct nonces) so that the client's signing does not compete with the
-server. The per-device rate limit is raised for the run, because devices
+server, so the figure is conservative. Check-in bodies are built before
+the measurement (each device cycles through --reports of them, each with
+its own nonce) so that the client's work does not compete with the server.
+Like the agent, a device sends the same signed report while its state does
+not change, so the server verifies it once; --resign signs a new report
+into every body instead, the cost of a fleet whose every report changes.
+The per-device rate limit is raised for the run, because devices
 checking in back to back is exactly what it exists to stop.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return m.benchCheckIn(cmd.Context(), f) },
 	}
 	c.Flags().IntVar(&f.devices, "devices", 200, "devices, each with its own connection")
 	c.Flags().DurationVar(&f.duration, "duration", 10*time.Second, "measurement time")
-	c.Flags().IntVar(&f.reports, "reports", 8, "pre-signed reports per device")
+	c.Flags().IntVar(&f.reports, "reports", 8, "check-in bodies (distinct nonces) per device")
+	c.Flags().BoolVar(&f.resign, "resign", false, "sign a new report into every check-in body (every report changed)")
 	c.Flags().StringVar(&f.dataDir, "data-dir", "", "keep the server's data in `DIR` (default: a temporary directory)")
 	c.Flags().StringVar(&f.profile, "cpuprofile", "", "write a CPU profile of the measurement to `FILE`")
 	c.Flags().StringVar(&f.keyType, "key", "p256", "device key type: p256 (ECDSA, TPM-friendly) or ed25519")
@@ -212,7 +217,7 @@ func benchEnroll(ctx context.Context, srvs []*ServerMain, f benchFlags) ([]*benc
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			d, err := benchDeviceFor(ctx, srvs[i%len(srvs)], keys[i], pre[i].Serial, f.reports)
+			d, err := benchDeviceFor(ctx, srvs[i%len(srvs)], keys[i], pre[i].Serial, f)
 			devs[i] = d
 			errs <- err
 		}()
@@ -236,7 +241,7 @@ func benchKey(kind string) crypto.Signer {
 	return k
 }
 
-func benchDeviceFor(ctx context.Context, srv *ServerMain, key crypto.Signer, serial string, reports int) (*benchDevice, error) {
+func benchDeviceFor(ctx context.Context, srv *ServerMain, key crypto.Signer, serial string, f benchFlags) (*benchDevice, error) {
 	tc := &tls.Config{RootCAs: srv.PKI.ServerPool(), ServerName: "localhost", MinVersion: tls.VersionTLS12}
 	enroll := deviceapi.NewClient(srv.DeviceURL(), &http.Client{Transport: &http.Transport{TLSClientConfig: tc}})
 	csrDER, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, key)
@@ -255,15 +260,18 @@ func benchDeviceFor(ctx context.Context, srv *ServerMain, key crypto.Signer, ser
 	tr := &http.Transport{TLSClientConfig: mtls, MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1,
 		TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{}}
 	d := &benchDevice{client: &http.Client{Transport: tr, Timeout: time.Minute}, url: srv.DeviceURL() + deviceapi.PathCheckIn}
-	for range reports {
-		rep := deviceapi.Report{DeviceID: resp.DeviceID, Nonce: base64.RawURLEncoding.EncodeToString(randomKey(18)), Time: time.Now().UTC(),
-			HardwareID: "board-a", Components: []deviceapi.Component{{Name: "rootfs", Version: "1.0", ReleaseCounter: 1}},
-			Slot: deviceapi.SlotState{Active: "A", Healthy: true}, Settings: deviceapi.Settings{UpdatesEnabled: true, Automatic: true},
-			Security: deviceapi.Security{BootIntegrity: "verified"}}
-		ci, err := deviceapi.SignReport(key, rep)
-		if err != nil {
-			return nil, err
+	var ci deviceapi.CheckIn
+	for i := range f.reports {
+		if i == 0 || f.resign {
+			rep := deviceapi.Report{DeviceID: resp.DeviceID, Time: time.Now().UTC().Add(time.Duration(i) * time.Microsecond),
+				HardwareID: "board-a", Components: []deviceapi.Component{{Name: "rootfs", Version: "1.0", ReleaseCounter: 1}},
+				Slot: deviceapi.SlotState{Active: "A", Healthy: true}, Settings: deviceapi.Settings{UpdatesEnabled: true, Automatic: true},
+				Security: deviceapi.Security{BootIntegrity: "verified"}}
+			if ci, err = deviceapi.SignReport(key, rep); err != nil {
+				return nil, err
+			}
 		}
+		ci.Nonce = base64.RawURLEncoding.EncodeToString(randomKey(18))
 		body, _ := json.Marshal(ci)
 		d.bodies = append(d.bodies, body)
 	}

@@ -117,19 +117,19 @@ func TestBadDeviceCertificates(t *testing.T) {
 	foreign := e.foreignCert(t)
 	c := deviceapi.NewClient(e.srv.DeviceURL(), e.httpClient(foreign))
 	c.Attempts = 1
-	if _, err := c.Report(context.Background(), d.key, d.report()); err == nil || statusOf(err) != 0 {
+	if _, err := c.Report(context.Background(), d.key, d.report(), d.freshNonce()); err == nil || statusOf(err) != 0 {
 		t.Fatalf("certificate of another CA: %v (want a TLS failure)", err)
 	}
 	anon := deviceapi.NewClient(e.srv.DeviceURL(), e.httpClient(nil))
 	anon.Attempts = 1
-	if _, err := anon.Report(context.Background(), d.key, d.report()); statusOf(err) != 401 {
+	if _, err := anon.Report(context.Background(), d.key, d.report(), d.freshNonce()); statusOf(err) != 401 {
 		t.Fatalf("no certificate: %v", err)
 	}
 
 	// Renewal supersedes the old certificate at once.
 	old := d.client
 	mustDo(t, d.enroll(""))
-	if _, err := old.Report(context.Background(), d.key, d.report()); statusOf(err) != 401 {
+	if _, err := old.Report(context.Background(), d.key, d.report(), d.freshNonce()); statusOf(err) != 401 {
 		t.Fatalf("superseded certificate: %v", err)
 	}
 	d.mustCheckIn()

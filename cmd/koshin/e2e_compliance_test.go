@@ -137,7 +137,7 @@ func TestComplianceEvidenceEndToEnd(t *testing.T) {
 	for _, d := range append(devs, other) {
 		r := d.report()
 		r.Settings.Automatic = false
-		_, err := d.client.Report(context.Background(), d.key, r)
+		_, err := d.client.Report(context.Background(), d.key, r, d.freshNonce())
 		mustDo(t, err)
 	}
 	if out := report(); !strings.Contains(out, "| 5.3-6 | R C(9,12) | N |") {

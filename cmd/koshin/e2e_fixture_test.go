@@ -370,11 +370,10 @@ func (d *device) enroll(token string) error {
 	return nil
 }
 
-// report is the device's current signed report with a fresh nonce.
+// report is the device's current report.
 func (d *device) report() deviceapi.Report {
-	d.nonce = hex.EncodeToString(randomBytes(16))
 	return deviceapi.Report{
-		DeviceID: d.id, Nonce: d.nonce, Time: d.e.clock.Now(), HardwareID: d.hw,
+		DeviceID: d.id, Time: d.e.clock.Now(), HardwareID: d.hw,
 		Components: []deviceapi.Component{{Name: "rootfs", Version: "1.0", ReleaseCounter: 1}},
 		Slot:       deviceapi.SlotState{Active: "A", Healthy: true},
 		Settings:   deviceapi.Settings{UpdatesEnabled: true, Automatic: true, Notifications: true},
@@ -382,8 +381,14 @@ func (d *device) report() deviceapi.Report {
 	}
 }
 
+// freshNonce is a new check-in nonce, kept to check the director's echo.
+func (d *device) freshNonce() string {
+	d.nonce = hex.EncodeToString(randomBytes(16))
+	return d.nonce
+}
+
 func (d *device) checkIn() (deviceapi.CheckInResponse, error) {
-	resp, err := d.client.Report(context.Background(), d.key, d.report())
+	resp, err := d.client.Report(context.Background(), d.key, d.report(), d.freshNonce())
 	if err == nil && resp.Director != nil {
 		d.lastDoc = resp.Director
 	}

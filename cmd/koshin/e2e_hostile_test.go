@@ -249,13 +249,17 @@ func hostileEnrollments(d *device) map[string]deviceapi.EnrollRequest {
 }
 
 func hostileCheckIns(t *testing.T, d *device) map[string]deviceapi.CheckIn {
+	nonce := d.freshNonce()
 	sign := func(r deviceapi.Report) deviceapi.CheckIn {
 		ci, err := deviceapi.SignReport(d.key, r)
 		mustDo(t, err)
+		ci.Nonce = nonce
 		return ci
 	}
 	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	misSigned, _ := deviceapi.SignReport(other, d.report())
+	misSigned.Nonce = nonce
+	withNonce := func(n string) deviceapi.CheckIn { ci := sign(d.report()); ci.Nonce = n; return ci }
 	rep := mustJSON(d.report())
 	raw := append(rep[:len(rep)-1:len(rep)-1], []byte(`,"admin":true}`)...) // validly signed, with a field the API lacks
 	sum := sha256.Sum256(raw)
@@ -263,17 +267,18 @@ func hostileCheckIns(t *testing.T, d *device) map[string]deviceapi.CheckIn {
 	mustDo(t, err)
 	r := func(f func(*deviceapi.Report)) deviceapi.CheckIn { rep := d.report(); f(&rep); return sign(rep) }
 	return map[string]deviceapi.CheckIn{
-		"unsigned":          {Report: mustJSON(d.report()), Signature: []byte{1, 2, 3}},
+		"unsigned":          {Report: mustJSON(d.report()), Signature: []byte{1, 2, 3}, Nonce: nonce},
 		"signed by another": misSigned,
-		"extra field":       {Report: raw, Signature: sig},
+		"extra field":       {Report: raw, Signature: sig, Nonce: nonce},
 		"another device":    r(func(rep *deviceapi.Report) { rep.DeviceID = strings.Repeat("ab", 32) }),
 		"another hardware":  r(func(rep *deviceapi.Report) { rep.HardwareID = "board-z" }),
-		"control nonce":     r(func(rep *deviceapi.Report) { rep.Nonce = "0123456789abcdef\x07\x08" }),
-		"short nonce":       r(func(rep *deviceapi.Report) { rep.Nonce = "abc" }),
+		"control nonce":     withNonce("0123456789abcdef\x07\x08"),
+		"short nonce":       withNonce("abc"),
+		"no nonce":          withNonce(""),
 		"many components":   r(func(rep *deviceapi.Report) { rep.Components = make([]deviceapi.Component, 40) }),
 		"bad integrity":     r(func(rep *deviceapi.Report) { rep.Security.BootIntegrity = "probably" }),
 		"huge counter":      r(func(rep *deviceapi.Report) { rep.Components[0].ReleaseCounter = 1 << 60 }),
-		"empty signature":   {Report: mustJSON(d.report())},
+		"empty signature":   {Report: mustJSON(d.report()), Nonce: nonce},
 	}
 }
 

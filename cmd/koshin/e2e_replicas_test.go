@@ -68,7 +68,7 @@ func TestReplicasFailover(t *testing.T) {
 	}
 	devs := f.enroll(mgmt[b], lb.URL(), 10)
 	for _, d := range devs { // a first report: updates are on
-		_, err := d.client.Report(context.Background(), d.key, d.report(hex.EncodeToString(randomBytes(16)), 1))
+		_, err := d.client.Report(context.Background(), d.key, d.report(1), hex.EncodeToString(randomBytes(16)))
 		mustDo(t, err)
 	}
 
@@ -494,7 +494,7 @@ func (d *fleetDevice) run(ctx context.Context) error {
 	for ctx.Err() == nil {
 		pause(ctx)
 		nonce := hex.EncodeToString(randomBytes(16))
-		resp, err := d.client.Report(ctx, d.key, d.report(nonce, counter))
+		resp, err := d.client.Report(ctx, d.key, d.report(counter), nonce)
 		if err != nil {
 			continue
 		}
@@ -526,9 +526,9 @@ func (d *fleetDevice) run(ctx context.Context) error {
 	return ctx.Err()
 }
 
-func (d *fleetDevice) report(nonce string, counter uint64) deviceapi.Report {
+func (d *fleetDevice) report(counter uint64) deviceapi.Report {
 	return deviceapi.Report{
-		DeviceID: d.id, Nonce: nonce, Time: time.Now().UTC(), HardwareID: "board-a",
+		DeviceID: d.id, Time: time.Now().UTC(), HardwareID: "board-a",
 		Components: []deviceapi.Component{{Name: "rootfs", Version: fmt.Sprintf("%d.0", counter), ReleaseCounter: counter}},
 		Slot:       deviceapi.SlotState{Active: "A", Healthy: true},
 		Settings:   deviceapi.Settings{UpdatesEnabled: true, Automatic: true, Notifications: true},

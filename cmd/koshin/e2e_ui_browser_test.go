@@ -178,7 +178,7 @@ func updateDevice(t *testing.T, d *device, target string, last deviceapi.EventTy
 	if last == deviceapi.EventCommitted {
 		rep.Components = []deviceapi.Component{{Name: "rootfs", Version: "2.0", ReleaseCounter: 2, Target: target}}
 	}
-	if _, err := d.client.Report(context.Background(), d.key, rep); err != nil {
+	if _, err := d.client.Report(context.Background(), d.key, rep, d.freshNonce()); err != nil {
 		t.Fatalf("device %s report: %v", d.serial, err)
 	}
 }

@@ -228,6 +228,8 @@ func (m *ServerMain) start() {
 	m.goServe(m.deviceSrv, m.deviceLn)
 	m.goServe(m.mgmtSrv, m.mgmtLn)
 	m.goLoop(func() { m.Outbox.Run(ctx, time.Minute) })
+	// Check-ins that change nothing but the time are written once a second.
+	m.goLoop(func() { m.API.RunSightings(ctx, time.Second) })
 	if !m.ManualEngine {
 		m.goLoop(func() {
 			m.exclusive(ctx, "rollout-engine", func(ctx context.Context) error { return m.Engine.Run(ctx, m.Config.EngineInterval) })

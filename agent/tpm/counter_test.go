@@ -10,6 +10,7 @@ import (
 
 	"github.com/koshin-ota/koshin/agent"
 	"github.com/koshin-ota/koshin/agent/tpm"
+	"github.com/koshin-ota/koshin/agent/tpm/tpmtest"
 )
 
 func newCounter(t *testing.T, tp transport.TPM, o tpm.Options) *tpm.Counter {
@@ -40,9 +41,9 @@ func mustAdvance(t *testing.T, c agent.Counter, component string, n uint64) {
 // The counter goes up only, per component, and what it says survives a new
 // connection and a TPM that loses power.
 func TestCounter(t *testing.T) {
-	needSwtpm(t)
-	sw := startSwtpm(t)
-	conn := &flaky{TPM: sw.open()}
+	tpmtest.Need(t)
+	sw := tpmtest.Start(t)
+	conn := &flaky{TPM: sw.Open()}
 	c := newCounter(t, conn, tpm.Options{MaxIncrements: 16})
 	if n := mustGet(t, c, "rootfs"); n != 0 {
 		t.Fatalf("fresh counter %d, want 0", n)
@@ -77,18 +78,18 @@ func TestCounter(t *testing.T) {
 			}
 		}
 	}
-	check(newCounter(t, sw.open(), tpm.Options{}))
-	sw.restart() // SIGKILL: the TPM loses power without an orderly shutdown
-	check(newCounter(t, sw.open(), tpm.Options{}))
+	check(newCounter(t, sw.Open(), tpm.Options{}))
+	sw.Restart() // SIGKILL: the TPM loses power without an orderly shutdown
+	check(newCounter(t, sw.Open(), tpm.Options{}))
 }
 
 // Restoring the state directory does not bring the TPM counter back; the
 // file counter next to it is fooled (the unit-level twin of
 // TestRestoredStateDirectory).
 func TestCounterIgnoresRestoredFiles(t *testing.T) {
-	needSwtpm(t)
-	sw := startSwtpm(t)
-	tc := newCounter(t, sw.open(), tpm.Options{})
+	tpmtest.Need(t)
+	sw := tpmtest.Start(t)
+	tc := newCounter(t, sw.Open(), tpm.Options{})
 	dir := t.TempDir()
 	fc := &agent.FileCounter{FS: agent.DirFS(dir), Key: []byte("device-local key")}
 	for _, c := range []agent.Counter{tc, fc} {
@@ -138,9 +139,9 @@ func (c *cut) Send(cmd []byte) ([]byte, error) {
 // below a value an Advance returned from, and repeating the Advances lands
 // exactly on the target, as the engine's resumed commit does.
 func TestPowerCutAnywhere(t *testing.T) {
-	needSwtpm(t)
-	sw := startSwtpm(t)
-	conn := sw.open()
+	tpmtest.Need(t)
+	sw := tpmtest.Start(t)
+	conn := sw.Open()
 	advance := func(c *tpm.Counter) (reached uint64, err error) {
 		for _, n := range []uint64{2, 7} {
 			if err := c.Advance("rootfs", n); err != nil {
@@ -189,9 +190,9 @@ func base(i int) tpm2.TPMHandle { return tpm.DefaultBase + tpm2.TPMHandle(0x100*
 // a corrupt counter, never 0: a counter without its record, a record
 // without its counter, an ordinary index where the counter belongs.
 func TestTamperedIndices(t *testing.T) {
-	needSwtpm(t)
-	sw := startSwtpm(t)
-	conn := sw.open()
+	tpmtest.Need(t)
+	sw := tpmtest.Start(t)
+	conn := sw.Open()
 	undefine := func(h tpm2.TPMHandle) {
 		t.Helper()
 		_, err := tpm2.NVUndefineSpace{AuthHandle: tpm2.AuthHandle{Handle: tpm2.TPMRHOwner, Auth: tpm2.PasswordAuth(nil)},
@@ -236,9 +237,9 @@ func TestTamperedIndices(t *testing.T) {
 // defined again does not start over: the TPM starts it above every counter
 // it ever deleted.
 func TestOwnerPasswordProtectsIndices(t *testing.T) {
-	needSwtpm(t)
-	sw := startSwtpm(t)
-	conn := sw.open()
+	tpmtest.Need(t)
+	sw := tpmtest.Start(t)
+	conn := sw.Open()
 	owner := []byte("factory owner secret")
 	if _, err := (tpm2.HierarchyChangeAuth{AuthHandle: tpm2.AuthHandle{Handle: tpm2.TPMRHOwner, Auth: tpm2.PasswordAuth(nil)},
 		NewAuth: tpm2.TPM2BAuth{Buffer: owner}}).Execute(conn); err != nil {

@@ -7,15 +7,16 @@ import (
 	"github.com/google/go-tpm/tpm2"
 
 	"github.com/koshin-ota/koshin/agent/tpm"
+	"github.com/koshin-ota/koshin/agent/tpm/tpmtest"
 )
 
 // Define takes a slot at the given value once, through the retry loop, and
 // leaves a slot that exists alone; a slot defined at 0 then climbs by
 // increments like any other.
 func TestDefine(t *testing.T) {
-	needSwtpm(t)
-	sw := startSwtpm(t)
-	conn := &flaky{TPM: sw.open()}
+	tpmtest.Need(t)
+	sw := tpmtest.Start(t)
+	conn := &flaky{TPM: sw.Open()}
 	c := newCounter(t, conn, tpm.Options{MaxIncrements: 8})
 	for _, step := range []struct {
 		component   string
@@ -43,7 +44,7 @@ func TestDefine(t *testing.T) {
 		t.Fatalf("retries %d, %s", c.Retries(), conn)
 	}
 	// A new connection (a new agent process) reads the same.
-	c2 := newCounter(t, sw.open(), tpm.Options{})
+	c2 := newCounter(t, sw.Open(), tpm.Options{})
 	if r, a := mustGet(t, c2, "rootfs"), mustGet(t, c2, "app"); r != 8 || a != 7 {
 		t.Fatalf("after reconnecting: rootfs %d, app %d; want 8, 7", r, a)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/koshin-ota/koshin/agent/agenttest"
 	"github.com/koshin-ota/koshin/agent/install"
 	"github.com/koshin-ota/koshin/agent/tpm"
+	"github.com/koshin-ota/koshin/agent/tpm/tpmtest"
 	"github.com/koshin-ota/koshin/deviceapi"
 	"github.com/koshin-ota/koshin/trust"
 	"github.com/koshin-ota/koshin/trust/trusttest"
@@ -44,9 +45,9 @@ func TestRestoredStateDirectory(t *testing.T) {
 		}
 	})
 	t.Run("TPM counter refuses", func(t *testing.T) {
-		needSwtpm(t)
-		sw := startSwtpm(t)
-		conn := sw.open()
+		tpmtest.Need(t)
+		sw := tpmtest.Start(t)
+		conn := sw.Open()
 		d := newDevice(t, func(*agenttest.Device) agent.Counter {
 			c, err := tpm.New(conn, tpm.Options{})
 			if err != nil {

@@ -2,71 +2,33 @@ package main
 
 import (
 	"log/slog"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-tpm/tpm2"
 	"github.com/google/go-tpm/tpm2/transport"
 
 	"github.com/koshin-ota/koshin/agent"
 	"github.com/koshin-ota/koshin/agent/tpm"
+	"github.com/koshin-ota/koshin/agent/tpm/tpmtest"
 	"github.com/koshin-ota/koshin/deviceapi"
 	"github.com/koshin-ota/koshin/trust"
 )
-
-// needSwtpm skips unless the integration tests were asked for and swtpm is
-// installed, as agent/tpm's tests do.
-func needSwtpm(t *testing.T) {
-	t.Helper()
-	if os.Getenv("KOSHIN_INTEGRATION") != "1" {
-		t.Skip("TPM tests need swtpm: set KOSHIN_INTEGRATION=1 (and apt-get install swtpm swtpm-tools)")
-	}
-	if _, err := exec.LookPath("swtpm"); err != nil {
-		t.Skip("KOSHIN_INTEGRATION=1 but swtpm is not on PATH: apt-get install swtpm swtpm-tools")
-	}
-}
 
 // useSwtpm starts a software TPM and points the agent's TPM device at it
 // (openTPM), for the rest of the test. swtpm serves one connection at a
 // time: open a connection of the test's own only while no agent runs.
 func useSwtpm(t *testing.T) func() transport.TPMCloser {
 	t.Helper()
-	dir := t.TempDir()
-	var command, platform string
-	for attempt := 1; ; attempt++ {
-		cport, pport := freePort(t), freePort(t)
-		cmd := exec.Command("swtpm", "socket", "--tpm2", "--tpmstate", "dir="+dir,
-			"--server", "type=tcp,port="+strconv.Itoa(cport)+",bindaddr=127.0.0.1",
-			"--ctrl", "type=tcp,port="+strconv.Itoa(pport)+",bindaddr=127.0.0.1",
-			"--flags", "not-need-init,startup-clear", "--log", "file="+filepath.Join(dir, "swtpm.log"))
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("start swtpm: %v", err)
-		}
-		exited := make(chan struct{})
-		go func() { cmd.Wait(); close(exited) }()
-		t.Cleanup(func() { cmd.Process.Kill(); <-exited })
-		command = net.JoinHostPort("127.0.0.1", strconv.Itoa(cport))
-		platform = net.JoinHostPort("127.0.0.1", strconv.Itoa(pport))
-		if listening(exited, command, platform) {
-			break
-		}
-		if attempt == 5 { // another process took a port first, five times
-			log, _ := os.ReadFile(filepath.Join(dir, "swtpm.log"))
-			t.Fatalf("swtpm exited before listening; log:\n%s", log)
-		}
-	}
+	sw := tpmtest.Start(t)
 	var devices []string
 	old := openTPM
 	t.Cleanup(func() { openTPM = old })
 	openTPM = func(path string) (transport.TPMCloser, error) {
 		devices = append(devices, path)
-		return tpm.OpenTCP(command, platform)
+		return tpm.OpenTCP(sw.CommandAddr(), sw.PlatformAddr())
 	}
 	t.Cleanup(func() {
 		for _, d := range devices {
@@ -75,42 +37,7 @@ func useSwtpm(t *testing.T) func() transport.TPMCloser {
 			}
 		}
 	})
-	return func() transport.TPMCloser {
-		t.Helper()
-		c, err := tpm.OpenTCP(command, platform)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
-}
-
-func listening(exited chan struct{}, addrs ...string) bool {
-	for _, addr := range addrs {
-		for {
-			c, err := net.Dial("tcp", addr)
-			if err == nil {
-				c.Close()
-				break
-			}
-			select {
-			case <-exited:
-				return false
-			case <-time.After(10 * time.Millisecond):
-			}
-		}
-	}
-	return true
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return sw.Open
 }
 
 // tpmValue reads component's counter from the TPM on a connection of its
@@ -178,7 +105,7 @@ func (d *device) poll() {
 // restored from before the switch (file counter 1) does not let release 2
 // in after release 3 was committed: the agent rejects it as a rollback.
 func TestAgentTPMCounterTakesUpFileAndIgnoresRestoredState(t *testing.T) {
-	needSwtpm(t)
+	tpmtest.Need(t)
 	open := useSwtpm(t)
 	d := newDevice(t)
 	d.enroll()
@@ -238,7 +165,7 @@ func TestAgentTPMCounterTakesUpFileAndIgnoresRestoredState(t *testing.T) {
 // counter is the counter's start, it stays there through the trial boot,
 // and the commit advances the TPM counter, not the file.
 func TestAgentTPMCounterAdvancesAtCommit(t *testing.T) {
-	needSwtpm(t)
+	tpmtest.Need(t)
 	open := useSwtpm(t)
 	d := newDevice(t)
 	d.enroll()
@@ -281,7 +208,7 @@ func (f *fakeServer) event(typ deviceapi.EventType) deviceapi.Event {
 // it; it closes the TPM either way (swtpm, serving one connection at a
 // time, would not answer the next one otherwise).
 func TestTPMCounterOwnerAuth(t *testing.T) {
-	needSwtpm(t)
+	tpmtest.Need(t)
 	open := useSwtpm(t)
 	conn := open()
 	if _, err := (tpm2.HierarchyChangeAuth{AuthHandle: tpm2.AuthHandle{Handle: tpm2.TPMRHOwner, Auth: tpm2.PasswordAuth(nil)},

@@ -1,7 +1,10 @@
-package tpm_test
+// Package tpmtest runs a software TPM (swtpm, from Debian's swtpm and
+// swtpm-tools packages) for tests of code that keeps counters in a TPM,
+// as net/http/httptest runs an HTTP server. It is for tests only: the
+// agent must never link it (it imports testing).
+package tpmtest
 
 import (
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -15,9 +18,9 @@ import (
 	"github.com/koshin-ota/koshin/agent/tpm"
 )
 
-// needSwtpm skips unless the integration tests were asked for and swtpm
-// is installed (Debian: apt-get install swtpm swtpm-tools).
-func needSwtpm(t *testing.T) {
+// Need skips the test unless the integration tests were asked for
+// (KOSHIN_INTEGRATION=1) and swtpm is installed.
+func Need(t testing.TB) {
 	t.Helper()
 	if os.Getenv("KOSHIN_INTEGRATION") != "1" {
 		t.Skip("TPM tests need swtpm: set KOSHIN_INTEGRATION=1 (and apt-get install swtpm swtpm-tools)")
@@ -27,29 +30,41 @@ func needSwtpm(t *testing.T) {
 	}
 }
 
-// swtpm is a running software TPM with its NV state in Dir.
-type swtpm struct {
-	t                 *testing.T
-	Dir               string
+// SWTPM is a running software TPM with its NV state in Dir. It listens on
+// loopback: TPM commands at CommandAddr, platform (power) commands at
+// PlatformAddr. swtpm serves one connection at a time.
+type SWTPM struct {
+	Dir string
+
+	t                 testing.TB
 	cmd               *exec.Cmd
 	exited            chan struct{}
 	command, platform string
 	conn              transport.TPMCloser
 }
 
-// startSwtpm starts a fresh software TPM in a temporary state directory;
-// t.Cleanup kills it.
-func startSwtpm(t *testing.T) *swtpm {
+// Start starts a fresh software TPM, started up (TPM2_Startup(CLEAR)), in
+// a temporary state directory; t.Cleanup kills it.
+func Start(t testing.TB) *SWTPM {
 	t.Helper()
-	s := &swtpm{t: t, Dir: t.TempDir()}
+	s := &SWTPM{t: t, Dir: t.TempDir()}
+	t.Cleanup(s.Kill)
 	s.start()
 	return s
 }
 
+// CommandAddr is the address swtpm takes TPM commands on (host:port); it
+// changes when swtpm restarts.
+func (s *SWTPM) CommandAddr() string { return s.command }
+
+// PlatformAddr is the address of swtpm's platform (control) port; it
+// changes when swtpm restarts.
+func (s *SWTPM) PlatformAddr() string { return s.platform }
+
 // start runs swtpm on free loopback ports, on the state in s.Dir. Free
 // ports are only free until swtpm binds them; if another process takes one
 // first, swtpm exits and start tries new ports.
-func (s *swtpm) start() {
+func (s *SWTPM) start() {
 	s.t.Helper()
 	for attempt := 1; ; attempt++ {
 		cport, pport := freePort(s.t), freePort(s.t)
@@ -67,10 +82,10 @@ func (s *swtpm) start() {
 		s.cmd, s.exited = cmd, exited
 		s.command = net.JoinHostPort("127.0.0.1", strconv.Itoa(cport))
 		s.platform = net.JoinHostPort("127.0.0.1", strconv.Itoa(pport))
-		s.t.Cleanup(s.kill)
 		if s.ready() {
 			return
 		}
+		s.Kill()
 		if attempt == 5 {
 			log, _ := os.ReadFile(filepath.Join(s.Dir, "swtpm.log"))
 			s.t.Fatalf("swtpm exited before listening, %d times; log:\n%s", attempt, log)
@@ -80,7 +95,7 @@ func (s *swtpm) start() {
 
 // ready waits until both ports accept connections (true) or swtpm exits
 // (false).
-func (s *swtpm) ready() bool {
+func (s *SWTPM) ready() bool {
 	for _, addr := range []string{s.command, s.platform} {
 		for {
 			c, err := net.Dial("tcp", addr)
@@ -98,8 +113,9 @@ func (s *swtpm) ready() bool {
 	return true
 }
 
-// kill stops swtpm abruptly, as a power cut would.
-func (s *swtpm) kill() {
+// Kill stops swtpm abruptly, as a power cut would. Its NV state stays in
+// Dir for Restart.
+func (s *SWTPM) Kill() {
 	if s.cmd == nil {
 		return
 	}
@@ -108,17 +124,20 @@ func (s *swtpm) kill() {
 	s.cmd = nil
 }
 
-// restart kills swtpm and starts it again on the same NV state.
-func (s *swtpm) restart() {
+// Restart kills swtpm and starts it again on the same NV state, on new
+// ports.
+func (s *SWTPM) Restart() {
 	s.t.Helper()
-	s.kill()
+	s.Kill()
 	s.start()
 }
 
-// open connects to swtpm. swtpm serves one connection at a time, so open
-// closes the previous one (as a new agent process would find the old one
-// gone); t.Cleanup closes the last.
-func (s *swtpm) open() transport.TPMCloser {
+// Open connects to swtpm. swtpm serves one connection at a time, so Open
+// closes the connection it opened before (as a new agent process would
+// find the old one gone); t.Cleanup closes the last. Code under test that
+// opens its own connections can do so with tpm.OpenTCP(s.CommandAddr(),
+// s.PlatformAddr()), while no connection from Open is in use.
+func (s *SWTPM) Open() transport.TPMCloser {
 	s.t.Helper()
 	if s.conn != nil {
 		s.conn.Close()
@@ -132,7 +151,7 @@ func (s *swtpm) open() transport.TPMCloser {
 	return tp
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -140,26 +159,4 @@ func freePort(t *testing.T) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
-}
-
-// flaky wraps a TPM so that every other command is answered TPM_RC_RETRY
-// without reaching it, as a busy TPM may answer any command: the Counter
-// must repeat each one.
-type flaky struct {
-	transport.TPM
-	n, injected int
-}
-
-func (f *flaky) Send(cmd []byte) ([]byte, error) {
-	f.n++
-	if f.n%2 == 1 {
-		f.injected++
-		// TPM_ST_NO_SESSIONS, size 10, TPM_RC_RETRY (0x922).
-		return []byte{0x80, 0x01, 0, 0, 0, 10, 0, 0, 0x09, 0x22}, nil
-	}
-	return f.TPM.Send(cmd)
-}
-
-func (f *flaky) String() string {
-	return fmt.Sprintf("%d commands, %d retries injected", f.n, f.injected)
 }

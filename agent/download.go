@@ -76,10 +76,12 @@ func (e *Engine) download(ctx context.Context, tx *Transaction, h Installer) err
 
 // stream copies verified-so-far bytes into the sink. A checkpoint is taken
 // only after the sink synced, so the journal never claims more than the
-// destination holds durably.
+// destination holds durably; when is the checkpoint policy's decision
+// (Config.CheckpointEvery bytes and Config.CheckpointMinInterval).
 func (e *Engine) stream(tx *Transaction, sink Sink, src io.Reader, pr PayloadReader, off int64, resumable bool) error {
-	buf := make([]byte, 64<<10)
-	last := off
+	buf := make([]byte, streamBuffer)
+	policy := CheckpointPolicy{Every: e.cfg.CheckpointEvery, MinInterval: max(e.cfg.CheckpointMinInterval, 0), Now: e.cfg.Now}
+	policy.Start(off)
 	for {
 		n, rerr := src.Read(buf)
 		if n > 0 {
@@ -87,11 +89,11 @@ func (e *Engine) stream(tx *Transaction, sink Sink, src io.Reader, pr PayloadRea
 				return fmt.Errorf("%w: store payload: %w", errStore, err)
 			}
 			off += int64(n)
-			if resumable && off-last >= e.cfg.CheckpointEvery && off < tx.Target.Length {
+			if resumable && off < tx.Target.Length && policy.Due(off) {
 				if err := e.checkpoint(tx, sink, pr, off); err != nil {
 					return err
 				}
-				last = off
+				policy.Done(off)
 			}
 		}
 		if rerr == io.EOF {
@@ -135,6 +137,9 @@ func (e *Engine) contentKey(t *Target) ([]byte, error) {
 	}
 	return encryption.UnwrapKey(e.cfg.DecryptionKey, t.WrappedKey, e.cfg.DeviceID, rel)
 }
+
+// streamBuffer is the size of the reads from the payload stream.
+const streamBuffer = 64 << 10
 
 // errStore marks failures of the local destination (as opposed to the
 // network or the payload itself).

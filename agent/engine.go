@@ -69,10 +69,18 @@ type Config struct {
 	Integrity    IntegrityConfig
 	AgentVersion string
 
-	// CheckpointEvery is how many payload bytes pass between durable
-	// checkpoints of a resumable download (default 4 MiB): smaller loses
-	// less on a power cut, larger writes the journal less often.
+	// CheckpointEvery is how many payload bytes pass at least between
+	// durable checkpoints of a resumable download (default 4 MiB): smaller
+	// loses less on a power cut, larger writes the journal less often.
 	CheckpointEvery int64
+	// CheckpointMinInterval is how much time passes at least between
+	// checkpoints (default 1 s; negative: by bytes only). A checkpoint is
+	// taken once both CheckpointEvery bytes and this interval have passed
+	// since the last one: a power cut then costs at most about a second of
+	// transfer (or CheckpointEvery bytes on a slow link) to redo, and a
+	// fast local install does not fsync the slot and rewrite the journal
+	// every CheckpointEvery bytes. Time is read from Now.
+	CheckpointMinInterval time.Duration
 	// FetchRetries is how many consecutive failed reconnects end a
 	// download attempt (default 5); progress resets the count.
 	FetchRetries int
@@ -143,6 +151,9 @@ func (c *Config) check() error {
 func (c *Config) defaults() {
 	if c.CheckpointEvery <= 0 {
 		c.CheckpointEvery = 4 << 20
+	}
+	if c.CheckpointMinInterval == 0 {
+		c.CheckpointMinInterval = time.Second
 	}
 	if c.FetchRetries <= 0 {
 		c.FetchRetries = 5

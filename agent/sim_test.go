@@ -214,11 +214,14 @@ func (s *sim) config() agent.Config {
 		Reboot: func(context.Context) error { return nil },
 		Factory: map[string]agent.Installed{component: {Target: w.oldName, Version: "1.0",
 			ReleaseCounter: 1, SHA256: sha(w.oldImage)}},
-		Settings:        defaultSettings,
-		CheckpointEvery: 8 << 10,
-		Now:             w.clock.Now,
-		Sleep:           func(context.Context, time.Duration) error { return nil },
-		Rand:            rand.NewChaCha8(seed),
+		Settings: defaultSettings,
+		// Checkpoints by bytes only, so that the write points are the same
+		// in every run (the power-cut tests count them).
+		CheckpointEvery:       8 << 10,
+		CheckpointMinInterval: -1,
+		Now:                   w.clock.Now,
+		Sleep:                 func(context.Context, time.Duration) error { return nil },
+		Rand:                  rand.NewChaCha8(seed),
 	}
 }
 

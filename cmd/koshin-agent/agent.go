@@ -175,6 +175,8 @@ func (a *Agent) engineConfig() (agent.Config, error) {
 		Now:             a.now,
 		Sleep:           a.waker.sleep,
 		Log:             a.log,
+
+		CheckpointMinInterval: cfg.Poll.checkpointMinInterval(),
 	}, nil
 }
 

@@ -113,8 +113,24 @@ type PollConfig struct {
 	// Window (default 1024 B/s over 30 s; 0 keeps the default).
 	MinRate int64    `json:"min_rate,omitempty"`
 	Window  Duration `json:"window,omitempty"`
-	// CheckpointEvery is the bytes between durable download checkpoints.
+	// CheckpointEvery is the least bytes between durable download
+	// checkpoints (default 4 MiB).
 	CheckpointEvery int64 `json:"checkpoint_every,omitempty"`
+	// CheckpointMinInterval is the least time between them (default 1 s;
+	// "0s" checkpoints by bytes only).
+	CheckpointMinInterval *Duration `json:"checkpoint_min_interval,omitempty"`
+}
+
+// checkpointMinInterval is agent.Config.CheckpointMinInterval: negative
+// (bytes only) for "0s".
+func (p PollConfig) checkpointMinInterval() time.Duration {
+	if p.CheckpointMinInterval == nil {
+		return 0 // the engine's default
+	}
+	if d := time.Duration(*p.CheckpointMinInterval); d > 0 {
+		return d
+	}
+	return -1
 }
 
 // ControlConfig configures the local control API.
@@ -246,6 +262,10 @@ func (c *Config) defaults() {
 	}
 	if c.Poll.MinRate == 0 {
 		c.Poll.MinRate = 1024
+	}
+	if c.Poll.CheckpointMinInterval == nil {
+		d := Duration(time.Second)
+		c.Poll.CheckpointMinInterval = &d
 	}
 	if len(c.Installers) == 0 {
 		c.Installers = map[string]InstallerConfig{"rootfs": {Type: "raw"}}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 
 	"github.com/koshin-ota/koshin/agent"
 )
@@ -20,6 +21,9 @@ type Raw struct {
 	// MaxWindow bounds the zstd window, i.e. the decoder's memory
 	// (default 8 MiB; the encoder must use a window no larger).
 	MaxWindow uint64
+
+	mu sync.Mutex
+	rb *readBack // of the last plain image written from byte 0, until Verify
 }
 
 var _ agent.Installer = (*Raw)(nil)
@@ -49,6 +53,7 @@ func (r *Raw) Open(_ context.Context, tx *agent.Transaction, offset int64) (agen
 	if n := tx.Target.Plain().Length; !compressed(tx.Target.Name) && n > size {
 		return nil, fmt.Errorf("%w: image of %d bytes, slot %s holds %d", agent.ErrUnusable, n, tx.Slot, size)
 	}
+	r.setReadBack(nil)
 	w, err := slot.Writer(offset)
 	if err != nil {
 		return nil, err
@@ -57,7 +62,56 @@ func (r *Raw) Open(_ context.Context, tx *agent.Transaction, offset int64) (agen
 	if compressed(tx.Target.Name) {
 		return newZstdSink(w, capped, r.maxWindow())
 	}
-	return &plainSink{w: w, capped: capped, n: offset}, nil
+	s := &plainSink{w: w, capped: capped, n: offset, r: r}
+	if offset == 0 {
+		// Read the slot back while it is written (see readBack); a
+		// download resumed at an offset is read back by Verify from byte
+		// 0, since what this run did not write was not read back in it.
+		s.rb = startReadBack(readBackKey{tx: tx.ID, slot: tx.Slot, target: tx.Target.Name, want: tx.Target.Plain()}, slot)
+		r.setReadBack(s.rb)
+	}
+	return s, nil
+}
+
+// setReadBack replaces the pending read-back, stopping the previous one.
+func (r *Raw) setReadBack(rb *readBack) {
+	r.mu.Lock()
+	old := r.rb
+	r.rb = rb
+	r.mu.Unlock()
+	if old != nil && old != rb {
+		old.stop()
+	}
+}
+
+// dropReadBack stops rb and forgets it if it is the pending one.
+func (r *Raw) dropReadBack(rb *readBack) {
+	r.mu.Lock()
+	if r.rb == rb {
+		r.rb = nil
+	}
+	r.mu.Unlock()
+	rb.stop()
+}
+
+// takeReadBack returns the pending read-back if it covers key's write and
+// the sink finished it, and forgets it either way.
+func (r *Raw) takeReadBack(key readBackKey) *readBack {
+	r.mu.Lock()
+	rb := r.rb
+	r.rb = nil
+	r.mu.Unlock()
+	if rb == nil {
+		return nil
+	}
+	rb.mu.Lock()
+	ok := rb.key == key && rb.finished && rb.limit <= key.want.Length
+	rb.mu.Unlock()
+	if !ok {
+		rb.stop()
+		return nil
+	}
+	return rb
 }
 
 func (r *Raw) maxWindow() uint64 {
@@ -69,7 +123,11 @@ func (r *Raw) maxWindow() uint64 {
 
 // Verify reads the slot back: an image written as it came must hash to the
 // signed digest (of the plaintext, for an encrypted release), a
-// decompressed one to the digest taken while it was written.
+// decompressed one to the digest taken while it was written. The slot's
+// first want.Length bytes are always read back and hashed in this run: for
+// a plain image written from byte 0 by this Raw, most of them were read
+// back while it was being written (see readBack), and only the rest is
+// read here.
 func (r *Raw) Verify(_ context.Context, tx *agent.Transaction) error {
 	want := tx.Target.Plain()
 	if compressed(tx.Target.Name) {
@@ -78,21 +136,34 @@ func (r *Raw) Verify(_ context.Context, tx *agent.Transaction) error {
 		}
 		want = *tx.Written
 	}
-	slot, err := r.Slots.Slot(tx.Slot)
-	if err != nil {
-		return err
+	var (
+		n   int64
+		sum []byte
+		err error
+	)
+	if rb := r.takeReadBack(readBackKey{tx: tx.ID, slot: tx.Slot, target: tx.Target.Name, want: want}); rb != nil {
+		n, sum, err = rb.complete(want.Length)
+	} else {
+		slot, err := r.Slots.Slot(tx.Slot)
+		if err != nil {
+			return err
+		}
+		rc, err := slot.Reader()
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		h := sha256.New()
+		n, err = io.Copy(h, io.LimitReader(rc, want.Length))
+		if err != nil {
+			return fmt.Errorf("read back slot %s: %w", tx.Slot, err)
+		}
+		sum = h.Sum(nil)
 	}
-	rc, err := slot.Reader()
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, io.LimitReader(rc, want.Length))
 	if err != nil {
 		return fmt.Errorf("read back slot %s: %w", tx.Slot, err)
 	}
-	if got := hex.EncodeToString(h.Sum(nil)); n != want.Length || got != want.SHA256 {
+	if got := hex.EncodeToString(sum); n != want.Length || got != want.SHA256 {
 		return fmt.Errorf("%w: slot %s holds %d bytes hashing to %.16s…, want %d bytes %.16s…", agent.ErrSlotMismatch, tx.Slot, n, got, want.Length, want.SHA256)
 	}
 	return nil
@@ -124,15 +195,44 @@ type plainSink struct {
 	w      agent.SlotWriter
 	capped *capWriter
 	n      int64
+	r      *Raw
+	rb     *readBack // nil unless written from byte 0
+	handed int64     // the read-back may read up to here
 }
+
+// flusher is a SlotWriter that can hand what it buffered to the slot
+// without syncing it (a file or block device: to the kernel, whose page
+// cache is what a read of the slot returns).
+type flusher interface{ Flush() error }
+
+// readBackStep is how far the sink lets the read-back follow the write.
+const readBackStep = 8 << 20
 
 func (s *plainSink) Write(p []byte) (int, error) {
 	n, err := s.capped.Write(p)
 	s.n += int64(n)
+	if err == nil && s.rb != nil && s.n-s.handed >= readBackStep {
+		if f, ok := s.w.(flusher); ok {
+			if err := f.Flush(); err != nil {
+				return n, err
+			}
+			s.handed = s.n
+			s.rb.advance(s.n)
+		}
+	}
 	return n, err
 }
 
-func (s *plainSink) Sync() error { return s.w.Sync() }
+func (s *plainSink) Sync() error {
+	if err := s.w.Sync(); err != nil {
+		return err
+	}
+	if s.rb != nil {
+		s.handed = s.n
+		s.rb.advance(s.n)
+	}
+	return nil
+}
 
 // Finish reports the length only; the signed digest covers the content.
 func (s *plainSink) Finish() (agent.Digest, error) {
@@ -140,7 +240,19 @@ func (s *plainSink) Finish() (agent.Digest, error) {
 	if cerr := s.w.Close(); err == nil {
 		err = cerr
 	}
+	if s.rb != nil {
+		if err == nil {
+			s.rb.finish(s.n)
+		} else {
+			s.r.dropReadBack(s.rb)
+		}
+	}
 	return agent.Digest{Length: s.n}, err
 }
 
-func (s *plainSink) Abort() error { return s.w.Close() }
+func (s *plainSink) Abort() error {
+	if s.rb != nil {
+		s.r.dropReadBack(s.rb)
+	}
+	return s.w.Close()
+}

@@ -336,7 +336,7 @@ for rep in $(seq "$REPS"); do
 		sum=$(cat "payload-$sz.img.sha256")
 		timed dd "$sz" dd if="payload-$sz.img" of=slot.img bs=4M conv=fsync,notrunc
 		timed koshin "$sz" ./rawinstall -image "payload-$sz.img" -sha256 "$sum" -slot slot.img -state koshin-state
-		timed koshin-cp64M "$sz" ./rawinstall -image "payload-$sz.img" -sha256 "$sum" -slot slot.img -state koshin-state -checkpoint 67108864
+		timed koshin-every4M "$sz" ./rawinstall -image "payload-$sz.img" -sha256 "$sum" -slot slot.img -state koshin-state -checkpoint-interval 0
 		rauc_install "$sz"
 		TMPDIR=$WORK timed swupdate-direct "$sz" swupdate -k pki/cert.pem -H koshin-bench:1.0 -i "swu-$sz-direct.swu"
 		TMPDIR=$WORK timed swupdate-tmp "$sz" swupdate -k pki/cert.pem -H koshin-bench:1.0 -i "swu-$sz-tmp.swu"

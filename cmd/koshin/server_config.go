@@ -15,6 +15,7 @@ import (
 
 	"github.com/koshin-ota/koshin"
 	"github.com/koshin-ota/koshin/httpapi"
+	"github.com/koshin-ota/koshin/tlslimit"
 )
 
 // ServerConfig is `koshin server`'s configuration: a YAML file, then
@@ -129,6 +130,16 @@ type LimitsConf struct {
 	EnrollRate   float64       `koanf:"enroll_rate"`
 	EnrollBurst  int           `koanf:"enroll_burst"`
 	RetryAfter   time.Duration `koanf:"retry_after"`
+	// MaxHandshakes, HandshakeQueue, HandshakeTimeout and HandshakeWait
+	// admit TLS handshakes on the device listener (tlslimit.Config; per
+	// replica): at most MaxHandshakes compute at once (0: 4 × GOMAXPROCS),
+	// at most HandshakeQueue connections are accepted and not yet through
+	// their handshake, each handshake has HandshakeTimeout from its start,
+	// and a connection waits at most HandshakeWait for its start.
+	MaxHandshakes    int           `koanf:"max_handshakes"`
+	HandshakeQueue   int           `koanf:"handshake_queue"`
+	HandshakeTimeout time.Duration `koanf:"handshake_timeout"`
+	HandshakeWait    time.Duration `koanf:"handshake_wait"`
 }
 
 // defaultServerConfig is what an empty configuration means.
@@ -148,7 +159,8 @@ func defaultServerConfig() ServerConfig {
 		Lockout:          LockoutConf{FreeAttempts: l.FreeAttempts, BaseDelay: l.BaseDelay, MaxDelay: l.MaxDelay},
 		Limits: LimitsConf{Replicas: 1, MaxInFlight: d.MaxInFlight, MaxDownloads: d.MaxDownloads, DeviceRate: d.DeviceRate,
 			DeviceBurst: d.DeviceBurst, AddrRate: d.AddrRate, AddrBurst: d.AddrBurst, LoginRate: d.LoginRate,
-			LoginBurst: d.LoginBurst, EnrollRate: d.EnrollRate, EnrollBurst: d.EnrollBurst, RetryAfter: d.RetryAfter},
+			LoginBurst: d.LoginBurst, EnrollRate: d.EnrollRate, EnrollBurst: d.EnrollBurst, RetryAfter: d.RetryAfter,
+			HandshakeQueue: tlslimit.DefaultQueue, HandshakeTimeout: tlslimit.DefaultTimeout, HandshakeWait: tlslimit.DefaultMaxWait},
 		LogLevel: "info",
 	}
 }
@@ -196,7 +208,8 @@ func init() {
 		content_keys_dir webhook.url webhook.secret_file compliance.profile compliance.edition poll_interval poll_jitter director_expiry device_cert_validity session_lifetime
 		engine_interval lockout.free_attempts lockout.base_delay lockout.max_delay limits.max_in_flight
 		limits.max_downloads limits.device_rate limits.device_burst limits.addr_rate limits.addr_burst
-		limits.login_rate limits.login_burst limits.enroll_rate limits.enroll_burst limits.retry_after log_level`) {
+		limits.login_rate limits.login_burst limits.enroll_rate limits.enroll_burst limits.retry_after
+		limits.max_handshakes limits.handshake_queue limits.handshake_timeout limits.handshake_wait log_level`) {
 		configKeys[key] = true
 	}
 }
@@ -239,7 +252,32 @@ func (c *ServerConfig) resolve() error {
 	if c.Limits.Replicas < 1 || c.Limits.Replicas > 1000 {
 		return errors.New("config: limits.replicas must be between 1 and 1000")
 	}
+	if err := c.Limits.checkHandshakes(); err != nil {
+		return err
+	}
 	return c.apiConfig().WithDefaults().Validate()
+}
+
+// handshakeConfig is the device listener's handshake admission.
+func (l LimitsConf) handshakeConfig() tlslimit.Config {
+	return tlslimit.Config{MaxHandshakes: l.MaxHandshakes, Queue: l.HandshakeQueue,
+		Timeout: l.HandshakeTimeout, MaxWait: l.HandshakeWait}
+}
+
+// checkHandshakes bounds the handshake admission settings; 0 keeps a
+// default.
+func (l LimitsConf) checkHandshakes() error {
+	switch {
+	case l.MaxHandshakes < 0 || l.MaxHandshakes > tlslimit.MaxHandshakesLimit:
+		return fmt.Errorf("config: limits.max_handshakes must be between 1 and %d (0: 4 × GOMAXPROCS)", tlslimit.MaxHandshakesLimit)
+	case l.HandshakeQueue < 0 || l.HandshakeQueue > tlslimit.MaxQueue:
+		return fmt.Errorf("config: limits.handshake_queue must be between 1 and %d", tlslimit.MaxQueue)
+	case l.HandshakeTimeout != 0 && (l.HandshakeTimeout < time.Second || l.HandshakeTimeout > tlslimit.MaxTimeout):
+		return fmt.Errorf("config: limits.handshake_timeout must be between 1s and %s", tlslimit.MaxTimeout)
+	case l.HandshakeWait != 0 && (l.HandshakeWait < time.Second || l.HandshakeWait > tlslimit.MaxTimeout):
+		return fmt.Errorf("config: limits.handshake_wait must be between 1s and %s", tlslimit.MaxTimeout)
+	}
+	return l.handshakeConfig().WithDefaults().Validate()
 }
 
 // apiConfig is the httpapi part. Rates are this replica's share of the

@@ -23,6 +23,7 @@ import (
 	"github.com/koshin-ota/koshin/password"
 	"github.com/koshin-ota/koshin/pki"
 	"github.com/koshin-ota/koshin/rollout"
+	"github.com/koshin-ota/koshin/tlslimit"
 	"github.com/koshin-ota/koshin/trust/keys"
 	"github.com/koshin-ota/koshin/trust/repo"
 	"github.com/koshin-ota/koshin/ui"
@@ -198,7 +199,23 @@ func (m *ServerMain) listen() error {
 	if m.mgmtLn, err = net.Listen("tcp", m.Config.ManagementListen); err != nil {
 		return fmt.Errorf("management API: %w", err)
 	}
-	m.deviceSrv = m.httpServer(m.API.DeviceHandler(), m.PKI.DeviceTLSConfig())
+	// The device listener runs the TLS handshakes itself, at most
+	// limits.max_handshakes at a time (tlslimit), so that a reconnect storm
+	// waits in the accept backlog instead of timing out mid-handshake. The
+	// ALPN list is set here because the server is given a listener of
+	// finished TLS connections (Serve, not ServeTLS): it offers HTTP/2 as
+	// ServeTLS would.
+	deviceTLS := m.PKI.DeviceTLSConfig()
+	deviceTLS.NextProtos = []string{"h2", "http/1.1"}
+	limited, err := tlslimit.NewListener(m.deviceLn, deviceTLS, m.Config.Limits.handshakeConfig())
+	if err != nil {
+		return fmt.Errorf("device API: %w", err)
+	}
+	m.deviceLn = limited
+	if err := m.API.Metrics.Registry.Register(limited.Collector()); err != nil {
+		return fmt.Errorf("device API metrics: %w", err)
+	}
+	m.deviceSrv = m.httpServer(m.API.DeviceHandler(), deviceTLS)
 	m.mgmtSrv = m.httpServer(ui.Mount(m.UI, m.uiAPI), m.PKI.ManagementTLSConfig())
 	m.mgmtSrv.RegisterOnShutdown(m.UI.Shutdown)
 	return nil
@@ -225,8 +242,8 @@ func (m *ServerMain) httpServer(h http.Handler, tc *tls.Config) *http.Server {
 func (m *ServerMain) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
-	m.goServe(m.deviceSrv, m.deviceLn)
-	m.goServe(m.mgmtSrv, m.mgmtLn)
+	m.goServe(m.deviceSrv, m.deviceLn, false)
+	m.goServe(m.mgmtSrv, m.mgmtLn, true)
 	m.goLoop(func() { m.Outbox.Run(ctx, time.Minute) })
 	// Check-ins that change nothing but the time are written once a second.
 	m.goLoop(func() { m.API.RunSightings(ctx, time.Second) })
@@ -241,9 +258,16 @@ func (m *ServerMain) start() {
 		"management_api", m.mgmtLn.Addr().String(), "web_ui", m.UIURL(), "server_ca_sha256", m.PKI.ServerCAFingerprint())
 }
 
-func (m *ServerMain) goServe(s *http.Server, ln net.Listener) {
+// goServe serves ln; handshake means ln is a raw listener whose TLS
+// handshakes s runs (ServeTLS), otherwise ln returns finished TLS
+// connections.
+func (m *ServerMain) goServe(s *http.Server, ln net.Listener, handshake bool) {
 	m.goLoop(func() {
-		if err := s.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		serve := s.Serve
+		if handshake {
+			serve = func(ln net.Listener) error { return s.ServeTLS(ln, "", "") }
+		}
+		if err := serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			m.Log.Error("server stopped", "addr", ln.Addr().String(), "err", err)
 		}
 	})

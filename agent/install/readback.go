@@ -86,8 +86,11 @@ func (rb *readBack) stop() {
 func (rb *readBack) complete(length int64) (int64, []byte, error) {
 	rb.advance(length)
 	rb.mu.Lock()
-	for rb.done < length && !rb.eof && rb.err == nil {
+	for rb.done < length && !rb.eof && rb.err == nil && !rb.stopped {
 		rb.cond.Wait()
+	}
+	if rb.done < length && !rb.eof && rb.err == nil {
+		rb.err = errors.New("read-back stopped")
 	}
 	rb.mu.Unlock()
 	rb.stop()
@@ -96,7 +99,6 @@ func (rb *readBack) complete(length int64) (int64, []byte, error) {
 
 func (rb *readBack) run() {
 	defer close(rb.exited)
-	buf := make([]byte, readBackChunk)
 	var rc io.ReadCloser
 	defer func() {
 		if rc != nil {
@@ -114,17 +116,16 @@ func (rb *readBack) run() {
 		}
 		from, to := rb.done, rb.limit
 		rb.mu.Unlock()
+		// Allocated per pass: a read-back that waits holds no buffer.
+		buf := make([]byte, readBackChunk)
 
 		var r io.Reader
 		if ra, ok := rc.(io.ReaderAt); ok {
 			// A file or block device: read on where the last pass ended.
 			r = io.NewSectionReader(ra, from, to-from)
 		} else {
-			// A reader that may not see later writes: open it again and
-			// skip what was hashed already.
-			if rc != nil {
-				rc.Close()
-			}
+			// A reader that may not see later writes: open it for each
+			// pass and skip what was hashed already.
 			var err error
 			if rc, err = rb.slot.Reader(); err != nil {
 				rc = nil
@@ -160,6 +161,10 @@ func (rb *readBack) run() {
 			if quit {
 				break
 			}
+		}
+		if _, ok := rc.(io.ReaderAt); !ok && rc != nil {
+			rc.Close() // opened again for the next pass
+			rc = nil
 		}
 	}
 }

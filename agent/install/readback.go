@@ -45,7 +45,7 @@ type readBackKey struct {
 }
 
 // readBackChunk is the size of the read-back's reads.
-const readBackChunk = 1 << 20
+const readBackChunk = 256 << 10
 
 func startReadBack(key readBackKey, slot agent.Slot) *readBack {
 	rb := &readBack{key: key, slot: slot, exited: make(chan struct{}), h: sha256.New()}
@@ -99,6 +99,7 @@ func (rb *readBack) complete(length int64) (int64, []byte, error) {
 
 func (rb *readBack) run() {
 	defer close(rb.exited)
+	var buf []byte
 	var rc io.ReadCloser
 	defer func() {
 		if rc != nil {
@@ -116,8 +117,9 @@ func (rb *readBack) run() {
 		}
 		from, to := rb.done, rb.limit
 		rb.mu.Unlock()
-		// Allocated per pass: a read-back that waits holds no buffer.
-		buf := make([]byte, readBackChunk)
+		if buf == nil {
+			buf = make([]byte, readBackChunk)
+		}
 
 		var r io.Reader
 		if ra, ok := rc.(io.ReaderAt); ok {
@@ -166,6 +168,11 @@ func (rb *readBack) run() {
 			rc.Close() // opened again for the next pass
 			rc = nil
 		}
+		rb.mu.Lock()
+		if rb.finished && rb.done >= rb.limit {
+			buf = nil // caught up with a finished sink: wait for Verify without it
+		}
+		rb.mu.Unlock()
 	}
 }
 

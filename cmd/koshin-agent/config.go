@@ -304,6 +304,9 @@ func (c *Config) Validate() error {
 	if b := c.Integrity.BootCheck; len(b) > 0 && !filepath.IsAbs(b[0]) {
 		add("integrity.boot_check needs an absolute program path")
 	}
+	if p := c.Poll; p.CheckpointEvery < 0 || (p.CheckpointMinInterval != nil && *p.CheckpointMinInterval < 0) {
+		add("poll.checkpoint_every and poll.checkpoint_min_interval must not be negative")
+	}
 	if c.Integrity.SlotCheckRate < -1 || c.Integrity.SlotCheckMax < 0 {
 		add("integrity.slot_check_rate must be positive or -1, integrity.slot_check_max positive")
 	}

@@ -92,3 +92,26 @@ func TestMissingDefaultConfigUsesFlags(t *testing.T) {
 		t.Fatal("a missing configuration named explicitly was ignored")
 	}
 }
+
+// poll.checkpoint_min_interval: unset is the engine's default (1 s), "0s"
+// checkpoints by bytes only (negative for the engine), others pass as they
+// are; negative values are refused.
+func TestCheckpointMinInterval(t *testing.T) {
+	d := func(v time.Duration) *Duration { x := Duration(v); return &x }
+	for _, tt := range []struct {
+		in   *Duration
+		want time.Duration
+	}{{nil, 0}, {d(0), -1}, {d(3 * time.Second), 3 * time.Second}} {
+		if got := (PollConfig{CheckpointMinInterval: tt.in}).checkpointMinInterval(); got != tt.want {
+			t.Errorf("checkpoint_min_interval %v: engine gets %s, want %s", tt.in, got, tt.want)
+		}
+	}
+	cfg, err := LoadConfig("testdata/config/invalid.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Poll.CheckpointMinInterval = d(-time.Second)
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "checkpoint_min_interval") {
+		t.Fatalf("negative interval: %v", err)
+	}
+}

@@ -167,3 +167,12 @@ type AuditStore interface {
 	// ECONFLICT error wrapping *AuditChainError at the first bad entry.
 	VerifyAudit(ctx context.Context) (AuditHead, error)
 }
+
+// AuditWriteTimeout bounds the append of an audit entry for a change that
+// already happened. The append no longer follows the request's
+// cancellation (a client hanging up must not drop the record), and it may
+// wait long: under overload the store's single writer can be many seconds
+// behind, and an entry given up on is a change without its record. The
+// request holds its admission slot meanwhile, so a slow store turns into
+// 503 + Retry-After for new requests rather than lost entries.
+const AuditWriteTimeout = time.Minute

@@ -232,11 +232,8 @@ func (d *Detector) clear(ctx context.Context, k key, a *Alert, now time.Time) {
 	d.notify(ctx, a, KindCleared, fmt.Sprintf("%s in %s back below %d per %s", a.Signal, a.Scope, a.Threshold, a.Window))
 }
 
-// auditTimeout bounds an audit append, which must outlive a cancelled tick.
-const auditTimeout = 10 * time.Second
-
 func (d *Detector) audit(ctx context.Context, action, target, detail string) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), koshin.AuditWriteTimeout)
 	defer cancel()
 	e := &koshin.AuditEntry{Principal: Principal, Action: action, Target: target, Result: koshin.AuditOK, Detail: detail}
 	if err := d.Store.AppendAudit(ctx, e); err != nil {

@@ -2,15 +2,10 @@ package httpapi
 
 import (
 	"context"
-	"time"
 	"unicode/utf8"
 
 	"github.com/koshin-ota/koshin"
 )
-
-// auditTimeout bounds an audit append that no longer follows its request's
-// cancellation.
-const auditTimeout = 10 * time.Second
 
 // audit appends one entry for an action that ended with err (CCDS STS14,
 // SSS04): ok, denied (authentication or authorisation refused) or failed.
@@ -28,7 +23,7 @@ func (s *Server) audit(ctx context.Context, principal, action, target string, er
 		e.Detail = joinDetail(detail, koshin.ErrorMessage(err))
 	}
 	e.Detail = clip(e.Detail, koshin.MaxAuditDetailLen)
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), koshin.AuditWriteTimeout)
 	defer cancel()
 	if aerr := s.Store.AppendAudit(ctx, e); aerr != nil {
 		s.Log.Error("audit entry not written", "principal", principal, "action", action, "target", target, "err", aerr)

@@ -84,16 +84,12 @@ func audit(ctx context.Context, st Store, log *slog.Logger, principal, action, t
 		}
 	}
 	e.Detail = truncate(e.Detail, koshin.MaxAuditDetailLen)
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), koshin.AuditWriteTimeout)
 	defer cancel()
 	if aerr := st.AppendAudit(ctx, e); aerr != nil {
 		log.Error("audit entry not written", "principal", principal, "action", action, "target", target, "err", aerr)
 	}
 }
-
-// auditTimeout bounds an audit append that no longer follows its request's
-// cancellation.
-const auditTimeout = 10 * time.Second
 
 // notify hands n to the notifier; a failure is logged, never returned, so
 // that notification trouble cannot fail the change it reports.

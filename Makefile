@@ -4,7 +4,7 @@ GO      ?= go
 BIN     ?= bin
 GOFLAGS ?=
 
-.PHONY: all build demo test bench fuzz cross clean
+.PHONY: all build demo test bench bench-fleet bench-agent fuzz cross clean
 
 all: build
 
@@ -34,6 +34,29 @@ bench:
 	$(GO) test -run '^$$' -bench 'RefreshImage10k' -benchtime 5x -count 3 ./trust/verify
 	$(GO) test -run '^$$' -bench . -benchmem ./trust/encryption
 	$(GO) test -run '^$$' -bench DirectorSignTargets -count 3 ./trust/repo
+	$(GO) build -o $(BIN)/koshin ./cmd/koshin
+	$(BIN)/koshin bench checkin --devices 50 --duration 10s
+	$(BIN)/koshin bench checkin --devices 50 --duration 10s --resign
+	$(BIN)/koshin bench checkin --devices 1000 --duration 10s
+
+# bench-fleet: the simulator's fleet figures (docs/benchmarks.md, "Fleet")
+# at FLEET devices, results in FLEET_OUT: a phased rollout, a reconnect
+# storm and a power-cut campaign. docs/benchmarks.md names the sizes it ran.
+FLEET     ?= 2000
+FLEET_OUT ?= /tmp/koshin-bench-fleet
+bench-fleet:
+	$(GO) build -o $(BIN)/koshin ./cmd/koshin
+	KOSHIN=$(BIN)/koshin sim/bench/fleet.sh $(FLEET_OUT)/rollout $(FLEET) --poll 60s --timeout 2h
+	ROLLOUT=none KOSHIN=$(BIN)/koshin sim/bench/fleet.sh $(FLEET_OUT)/storm $(FLEET) \
+	  --poll 10m --start-jitter 30s --timeout 40m --outage-at 20s --outage-for 30s
+	IMAGE_SIZE=65536 ROLLOUT=10%,100% MAX_FAILURE_PERCENT=40 KOSHIN=$(BIN)/koshin \
+	  sim/bench/fleet.sh $(FLEET_OUT)/cuts $(FLEET) --poll 10s --timeout 40m --power-cuts 10 --health-fail 0.05 --boot-fail 0.02
+
+# bench-agent: agent size, idle memory and install speed against RAUC,
+# SWUpdate and (with KOSHIN_BENCH_MENDER=1) Mender; needs root and the
+# packages bench/agent/README.md lists.
+bench-agent:
+	bench/agent/run.sh
 
 # fuzz: every fuzz target for FUZZTIME each (seed corpora also run in
 # `make test`). Minimisation is bounded so large inputs don't eat the budget.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"time"
 
 	"github.com/koshin-ota/koshin"
@@ -65,6 +66,17 @@ type Distribution struct {
 	P50     int64 `json:"p50"`
 	P90     int64 `json:"p90"`
 	Max     int64 `json:"max"`
+}
+
+// DistributionOf summarises xs (sorted in place): count, minimum, median,
+// 90th percentile and maximum; the zero Distribution when xs is empty.
+func DistributionOf(xs []int64) Distribution {
+	if len(xs) == 0 {
+		return Distribution{}
+	}
+	slices.Sort(xs)
+	at := func(p float64) int64 { return xs[min(len(xs)-1, int(p*float64(len(xs))))] }
+	return Distribution{Samples: len(xs), Min: xs[0], P50: at(0.5), P90: at(0.9), Max: xs[len(xs)-1]}
 }
 
 // BootIntegrity counts devices by the result of their secure-boot check.

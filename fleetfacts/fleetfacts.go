@@ -29,7 +29,6 @@ package fleetfacts
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/koshin-ota/koshin"
@@ -123,7 +122,7 @@ func (fl *Fleet) devices(ctx context.Context, f *compliance.FleetFacts) ([]*kosh
 		filter.After = page[len(page)-1].ID
 	}
 	f.DistinctIdentities = len(keys)
-	f.PollInterval, f.PollJitter = distribution(polls), distribution(jitters)
+	f.PollInterval, f.PollJitter = compliance.DistributionOf(polls), compliance.DistributionOf(jitters)
 	return out, nil
 }
 
@@ -201,15 +200,6 @@ func (fl *Fleet) audit(ctx context.Context, f *compliance.FleetFacts, since time
 		f.AnomalyAlerts = &n
 	}
 	return nil
-}
-
-func distribution(xs []int64) compliance.Distribution {
-	if len(xs) == 0 {
-		return compliance.Distribution{}
-	}
-	slices.Sort(xs)
-	at := func(p float64) int64 { return xs[min(len(xs)-1, int(p*float64(len(xs))))] }
-	return compliance.Distribution{Samples: len(xs), Min: xs[0], P50: at(0.5), P90: at(0.9), Max: xs[len(xs)-1]}
 }
 
 func b2i(b bool) int {

@@ -119,7 +119,7 @@ func (sf *storeFleet) Facts(ctx context.Context) (*compliance.FleetFacts, error)
 		f.Devices++
 		set := d.Inventory.Settings
 		f.UpdatesEnabled += b2i(set.UpdatesEnabled)
-		f.AutomaticUpdates += b2i(set.Automatic)
+		f.AutomaticUpdates += b2i(set.UpdatesEnabled && set.Automatic) // as fleetfacts counts it
 		f.UpdateNotifications += b2i(set.Notifications)
 		sec := d.Inventory.Security
 		f.RestrictedDevices += b2i(sec.Restricted)
@@ -142,7 +142,7 @@ func (sf *storeFleet) Facts(ctx context.Context) (*compliance.FleetFacts, error)
 		return nil, err
 	}
 	f.DistinctIdentities = f.Devices // a device ID is the hash of its own public key
-	f.PollInterval = distribution(polls)
+	f.PollInterval = compliance.DistributionOf(polls)
 	if u.PollJitter > 0 && len(polls) > 0 {
 		j := int64(u.PollJitter / time.Second)
 		f.PollJitter = compliance.Distribution{Samples: len(polls), Min: j, P50: j, P90: j, Max: j}
@@ -181,15 +181,6 @@ func (u *UI) rejectingDevices(ctx context.Context, since time.Time) (int, error)
 		f.Page.Cursor = page[len(page)-1].Seq
 	}
 	return len(seen), nil
-}
-
-func distribution(xs []int64) compliance.Distribution {
-	if len(xs) == 0 {
-		return compliance.Distribution{}
-	}
-	slices.Sort(xs)
-	at := func(p float64) int64 { return xs[min(len(xs)-1, int(p*float64(len(xs))))] }
-	return compliance.Distribution{Samples: len(xs), Min: xs[0], P50: at(0.5), P90: at(0.9), Max: xs[len(xs)-1]}
 }
 
 func b2i(b bool) int {

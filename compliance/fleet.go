@@ -68,6 +68,33 @@ type Distribution struct {
 	Max     int64 `json:"max"`
 }
 
+// AddDevice counts one device's latest report: its update settings
+// (automatic counts only with updates on), whether it restricted itself,
+// and its boot-integrity result.
+func (f *FleetFacts) AddDevice(inv koshin.Inventory) {
+	f.Devices++
+	set, sec := inv.Settings, inv.Security
+	f.UpdatesEnabled += b2i(set.UpdatesEnabled)
+	f.AutomaticUpdates += b2i(set.UpdatesEnabled && set.Automatic)
+	f.UpdateNotifications += b2i(set.Notifications)
+	f.RestrictedDevices += b2i(sec.Restricted)
+	switch sec.BootIntegrity {
+	case koshin.BootVerified:
+		f.BootIntegrity.Verified++
+	case koshin.BootUnverified:
+		f.BootIntegrity.Unverified++
+	case koshin.BootFailed:
+		f.BootIntegrity.Failed++
+	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // DistributionOf summarises xs (sorted in place): count, minimum, median,
 // 90th percentile and maximum; the zero Distribution when xs is empty.
 func DistributionOf(xs []int64) Distribution {

@@ -106,7 +106,7 @@ func (fl *Fleet) devices(ctx context.Context, f *compliance.FleetFacts) ([]*kosh
 				continue // enrolled, never reported: nothing to observe yet
 			}
 			out = append(out, d)
-			fl.count(f, d)
+			f.AddDevice(d.Inventory)
 			if d.ID == koshin.DeviceID(d.PublicKey) {
 				keys[string(d.PublicKey)] = true
 			}
@@ -124,24 +124,6 @@ func (fl *Fleet) devices(ctx context.Context, f *compliance.FleetFacts) ([]*kosh
 	f.DistinctIdentities = len(keys)
 	f.PollInterval, f.PollJitter = compliance.DistributionOf(polls), compliance.DistributionOf(jitters)
 	return out, nil
-}
-
-// count adds one reporting device's latest report.
-func (fl *Fleet) count(f *compliance.FleetFacts, d *koshin.Device) {
-	f.Devices++
-	set, sec := d.Inventory.Settings, d.Inventory.Security
-	f.UpdatesEnabled += b2i(set.UpdatesEnabled)
-	f.AutomaticUpdates += b2i(set.UpdatesEnabled && set.Automatic)
-	f.UpdateNotifications += b2i(set.Notifications)
-	f.RestrictedDevices += b2i(sec.Restricted)
-	switch sec.BootIntegrity {
-	case koshin.BootVerified:
-		f.BootIntegrity.Verified++
-	case koshin.BootUnverified:
-		f.BootIntegrity.Unverified++
-	case koshin.BootFailed:
-		f.BootIntegrity.Failed++
-	}
 }
 
 // events counts the window's security events.

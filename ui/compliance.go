@@ -116,21 +116,7 @@ func (sf *storeFleet) Facts(ctx context.Context) (*compliance.FleetFacts, error)
 	f := &compliance.FleetFacts{ObservedAt: now, WindowDays: factsWindow}
 	var polls []int64
 	err := u.eachDevice(ctx, koshin.DeviceFilter{Status: koshin.DeviceActive}, maxFleetScan, func(d *koshin.Device) bool {
-		f.Devices++
-		set := d.Inventory.Settings
-		f.UpdatesEnabled += b2i(set.UpdatesEnabled)
-		f.AutomaticUpdates += b2i(set.UpdatesEnabled && set.Automatic) // as fleetfacts counts it
-		f.UpdateNotifications += b2i(set.Notifications)
-		sec := d.Inventory.Security
-		f.RestrictedDevices += b2i(sec.Restricted)
-		switch sec.BootIntegrity {
-		case koshin.BootVerified:
-			f.BootIntegrity.Verified++
-		case koshin.BootUnverified:
-			f.BootIntegrity.Unverified++
-		case koshin.BootFailed:
-			f.BootIntegrity.Failed++
-		}
+		f.AddDevice(d.Inventory)
 		poll := d.PollInterval
 		if poll == 0 {
 			poll = u.PollInterval
@@ -181,11 +167,4 @@ func (u *UI) rejectingDevices(ctx context.Context, since time.Time) (int, error)
 		f.Page.Cursor = page[len(page)-1].Seq
 	}
 	return len(seen), nil
-}
-
-func b2i(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
